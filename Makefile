@@ -1,0 +1,61 @@
+# tickwire — `make help` lists the targets.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+BUF    := node_modules/.bin/buf
+PROTOS := $(wildcard protos/tickwire/v1/*.proto)
+GEN    := clients/python
+ARGS   ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install proto proto-check lint buf-lint typecheck test check run clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# The virtualenv is rebuilt whenever pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+# buf (and later the Node peers) come pinned from package-lock.json.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed ## Create .venv and install everything the project needs
+
+proto: $(VENV)/.installed ## Regenerate the Python code from protos/
+	$(PY) -m grpc_tools.protoc -I protos --python_out=$(GEN) --pyi_out=$(GEN) \
+		--grpc_python_out=$(GEN) $(PROTOS)
+
+proto-check: $(VENV)/.installed ## Fail when the committed generated code drifts from protos/
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
+	$(PY) -m grpc_tools.protoc -I protos --python_out=$$tmp --pyi_out=$$tmp \
+		--grpc_python_out=$$tmp $(PROTOS) && \
+	for f in $$(cd $$tmp && find . -name '*.py*' | sort); do \
+		diff -u $(GEN)/$$f $$tmp/$$f || { echo "generated code is stale: run 'make proto'"; exit 1; }; \
+	done && echo "generated code matches protos/"
+
+buf-lint: node_modules/.installed ## Lint the contract with buf
+	$(BUF) lint
+
+lint: $(VENV)/.installed buf-lint ## ruff check, ruff format --check, buf lint
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: $(VENV)/.installed ## mypy --strict on the server and the client
+	$(PY) -m mypy
+
+test: install ## Run every test suite
+	$(PY) -m pytest $(ARGS)
+
+check: lint typecheck proto-check test ## lint + typecheck + proto-check + test
+
+run: $(VENV)/.installed ## Serve the simulator on 127.0.0.1:50051 (ARGS="--port 6000" to change)
+	$(VENV)/bin/tickwire-server $(ARGS)
+
+clean: ## Remove the virtualenv, node_modules and caches
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""tickwire server: config, sources, cache, hub, service and app."""

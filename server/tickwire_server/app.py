@@ -1,0 +1,128 @@
+"""TickwireServer: wires source, cache, hub and the grpc.aio server, and runs its lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import TracebackType
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from tickwire_server.cache import PriceCache
+from tickwire_server.config import Settings
+from tickwire_server.domain import SourceState, SourceStatus
+from tickwire_server.errors import ConfigError
+from tickwire_server.hub import Hub, LoopSink
+from tickwire_server.service import SERVICE_NAME, MarketDataService, StreamLimits, handler
+from tickwire_server.sources import build_source
+from tickwire_server.sources.base import PriceSource
+
+log = logging.getLogger(__name__)
+
+_HEALTH_SERVING = health_pb2.HealthCheckResponse.SERVING
+_HEALTH_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class TickwireServer:
+    """A tickwire server in this process: `await start()`, then `await stop()`.
+
+    Also an async context manager. `target` is the address clients dial once
+    started (the real port when `port` was 0). Start and stop are idempotent;
+    after `stop()` no task or thread of the server is left.
+    """
+
+    def __init__(self, settings: Settings, source: PriceSource | None = None) -> None:
+        self.settings = settings
+        self.source = source if source is not None else build_source(settings)
+        self.cache = PriceCache()
+        self.hub = Hub(self.source, self.cache, release_grace=settings.release_grace)
+        self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        self._server: grpc.aio.Server | None = None
+        self._stopped = False
+        self._health_updates: set[asyncio.Task[None]] = set()
+        self.target = ""
+
+    async def start(self) -> str:
+        """Bind, start the source and begin serving; return the target address."""
+        if self._server is not None:
+            return self.target
+        s = self.settings
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", s.max_message_bytes),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        limits = StreamLimits(
+            max_tickers=s.max_tickers_per_stream,
+            max_request_tickers=s.max_request_tickers,
+            max_lag=s.max_lag,
+            heartbeat_interval=s.heartbeat_interval,
+        )
+        server.add_generic_rpc_handlers((handler(MarketDataService(self.hub, limits)),))
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        try:
+            port = server.add_insecure_port(s.address)
+        except RuntimeError as exc:
+            raise ConfigError(f"cannot listen on {s.address}: {exc}") from exc
+        self.target = s.address if s.unix_socket is not None else _target(s.host, port)
+        self._server = server
+        self.hub.on_status(self._follow_health)
+        await self.source.start(LoopSink(self.hub))
+        await server.start()
+        await self._set_health(self.hub.status)
+        log.info("tickwire serving %s from the %s source", self.target, self.source.name)
+        return self.target
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop serving: health NOT_SERVING, streams ended, server stopped, source stopped."""
+        if self._server is None or self._stopped:
+            return
+        self._stopped = True
+        await self._health.enter_graceful_shutdown()
+        self.hub.close()
+        await self._server.stop(self.settings.shutdown_grace if grace is None else grace)
+        await self.source.stop()
+        await asyncio.gather(*self._health_updates, return_exceptions=True)
+        log.info("tickwire stopped")
+
+    async def wait_for_termination(self) -> None:
+        """Block until the server stops."""
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+    async def __aenter__(self) -> TickwireServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def _follow_health(self, status: SourceStatus) -> None:
+        task = asyncio.get_running_loop().create_task(self._set_health(status))
+        self._health_updates.add(task)
+        task.add_done_callback(self._health_updates.discard)
+
+    async def _set_health(self, status: SourceStatus) -> None:
+        if self._stopped:
+            return
+        serving = status.state not in (SourceState.ERROR, SourceState.STOPPED)
+        code = _HEALTH_SERVING if serving else _HEALTH_NOT_SERVING
+        await self._health.set("", _HEALTH_SERVING)
+        await self._health.set(SERVICE_NAME, code)
+
+
+def _target(host: str, port: int) -> str:
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -1,0 +1,209 @@
+"""Hub: the ticker → subscribers index, ref-counted upstream and fan-out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+
+from tickwire.v1 import market_data_pb2 as pb
+from tickwire_server import wire
+from tickwire_server.cache import PriceCache
+from tickwire_server.domain import Quote, SourceStatus, TickerResult, TickerStatus
+from tickwire_server.errors import EndReason, StreamEnded
+from tickwire_server.sources.base import PriceSource
+from tickwire_server.subscriber import Subscriber
+
+log = logging.getLogger(__name__)
+
+
+class Hub:
+    """Routes every accepted update to the subscribers of its ticker.
+
+    The hub never knows which source runs. A ticker is requested from the
+    source when its first subscriber arrives and released `release_grace`
+    seconds after its last one leaves (a quick resubscribe keeps it). On
+    subscribe, the cached price is queued at once as a snapshot. Every
+    method runs on the event loop; sources reach it through `LoopSink`.
+    """
+
+    def __init__(self, source: PriceSource, cache: PriceCache, *, release_grace: float) -> None:
+        self._source = source
+        self._cache = cache
+        self._release_grace = release_grace
+        self._index: dict[str, set[Subscriber]] = {}
+        self._subscribers: set[Subscriber] = set()
+        self._releases: dict[str, asyncio.TimerHandle] = {}
+        self._status: SourceStatus = source.status()
+        self._closed: StreamEnded | None = None
+        self._status_listeners: list[Callable[[SourceStatus], None]] = []
+
+    @property
+    def cache(self) -> PriceCache:
+        return self._cache
+
+    @property
+    def source(self) -> PriceSource:
+        return self._source
+
+    @property
+    def status(self) -> SourceStatus:
+        return self._status
+
+    def subscriber_count(self, ticker: str | None = None) -> int:
+        """Streams attached in all, or subscribed to `ticker`."""
+        if ticker is None:
+            return len(self._subscribers)
+        return len(self._index.get(ticker, ()))
+
+    def upstream_tickers(self) -> set[str]:
+        """Tickers currently requested from the source on behalf of subscribers."""
+        return set(self._index) | set(self._releases)
+
+    # Subscribers ----------------------------------------------------------
+
+    def attach(self, sub: Subscriber) -> None:
+        """Register a new stream (ended at once if the hub is closed)."""
+        self._subscribers.add(sub)
+        if self._closed is not None:
+            sub.end(self._closed)
+
+    def detach(self, sub: Subscriber) -> None:
+        """Forget a stream and release its tickers."""
+        self.remove(sub, list(sub.tickers))
+        self._subscribers.discard(sub)
+
+    def add(self, sub: Subscriber, tickers: Iterable[str]) -> None:
+        """Subscribe `sub` to normalised, accepted `tickers`; queue snapshots."""
+        for ticker in tickers:
+            if ticker in sub.tickers:
+                continue
+            sub.tickers.add(ticker)
+            subs = self._index.get(ticker)
+            if subs is None:
+                self._index[ticker] = {sub}
+                self._acquire(ticker)
+            else:
+                subs.add(sub)
+            cached = self._cache.get(ticker)
+            if cached is not None:
+                sub.offer(ticker, cached.snapshot_element())
+
+    def remove(self, sub: Subscriber, tickers: Iterable[str]) -> None:
+        """Unsubscribe `sub` from `tickers` it has; others are ignored."""
+        for ticker in tickers:
+            if ticker not in sub.tickers:
+                continue
+            sub.tickers.discard(ticker)
+            sub.discard(ticker)
+            subs = self._index.get(ticker)
+            if subs is None:
+                continue
+            subs.discard(sub)
+            if not subs:
+                del self._index[ticker]
+                self._schedule_release(ticker)
+
+    # Source side ----------------------------------------------------------
+
+    def publish(self, quotes: Sequence[Quote]) -> None:
+        """Cache a batch of quotes and offer each to its ticker's subscribers."""
+        index = self._index
+        for entry in self._cache.apply(quotes):
+            subs = index.get(entry.update.ticker)
+            if subs:
+                ticker = entry.update.ticker
+                element = entry.element
+                for sub in subs:
+                    sub.offer(ticker, element)
+
+    def on_status(self, listener: Callable[[SourceStatus], None]) -> None:
+        """Call `listener` with every change of the source's status."""
+        self._status_listeners.append(listener)
+
+    def set_status(self, status: SourceStatus) -> None:
+        """Record the source's status; push it to every stream when it changed."""
+        changed = not status.same_as(self._status)
+        self._status = status
+        if not changed:
+            return
+        log.info(
+            "source %s: market %s, %s %s",
+            status.source,
+            status.market.value,
+            status.state.value,
+            status.message,
+        )
+        frame = wire.market_status_frame(status)
+        for sub in self._subscribers:
+            sub.push(frame)
+        for listener in self._status_listeners:
+            listener(status)
+
+    def reject(self, tickers: Sequence[str], reason: str) -> None:
+        """Drop tickers the source does not know and tell their subscribers."""
+        for ticker in tickers:
+            self._cache.forget(ticker)
+            for sub in list(self._index.get(ticker, ())):
+                self.remove(sub, [ticker])
+                result = TickerResult(ticker, TickerStatus.UNKNOWN_TICKER, reason)
+                sub.push(wire.ack_frame(pb.SUBSCRIPTION_ACTION_SERVER, [result], sub.tickers))
+
+    def close(self, message: str = "server is shutting down") -> None:
+        """End every stream (now and later attached) and cancel pending releases."""
+        self._closed = StreamEnded(EndReason.SHUTDOWN, message)
+        for sub in self._subscribers:
+            sub.end(self._closed)
+        for handle in self._releases.values():
+            handle.cancel()
+        self._releases.clear()
+
+    # Ref-counting ---------------------------------------------------------
+
+    def _acquire(self, ticker: str) -> None:
+        pending = self._releases.pop(ticker, None)
+        if pending is not None:
+            pending.cancel()  # resubscribed within the grace: the source still has it
+            return
+        self._source.add_ticker(ticker)
+
+    def _schedule_release(self, ticker: str) -> None:
+        if self._release_grace <= 0:
+            self._source.remove_ticker(ticker)
+            return
+        loop = asyncio.get_running_loop()
+        self._releases[ticker] = loop.call_later(self._release_grace, self._release, ticker)
+
+    def _release(self, ticker: str) -> None:
+        self._releases.pop(ticker, None)
+        if ticker not in self._index:
+            self._source.remove_ticker(ticker)
+
+
+class LoopSink:
+    """A `PriceSink` that delivers to the hub on its event loop from any thread.
+
+    Create it on the loop. Calls from the loop's own thread go straight to
+    the hub; calls from other threads are handed over once per batch.
+    """
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+
+    def publish(self, quotes: Sequence[Quote]) -> None:
+        self._call(self._hub.publish, list(quotes))
+
+    def set_status(self, status: SourceStatus) -> None:
+        self._call(self._hub.set_status, status)
+
+    def reject(self, tickers: Sequence[str], reason: str) -> None:
+        self._call(self._hub.reject, list(tickers), reason)
+
+    def _call(self, fn: Callable[..., None], *args: object) -> None:
+        if threading.get_ident() == self._thread:
+            fn(*args)
+        elif not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(fn, *args)

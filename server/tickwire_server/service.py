@@ -1,0 +1,260 @@
+"""The tickwire.v1.MarketData servicer: converts between proto and domain, calls the hub."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from tickwire.v1 import market_data_pb2 as pb
+from tickwire_server import symbols, wire
+from tickwire_server.domain import TickerResult, TickerStatus
+from tickwire_server.errors import EndReason, StreamEnded
+from tickwire_server.hub import Hub
+from tickwire_server.session import StreamSession
+from tickwire_server.subscriber import Subscriber
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["MarketData"].full_name
+
+_END_CODES = {
+    EndReason.LAGGING: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    EndReason.OVERFLOW: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    EndReason.BAD_REQUEST: grpc.StatusCode.INVALID_ARGUMENT,
+    EndReason.SHUTDOWN: grpc.StatusCode.UNAVAILABLE,
+}
+
+Context = grpc.aio.ServicerContext[bytes, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamLimits:
+    """Per-stream limits and cadences."""
+
+    max_tickers: int = 1000
+    max_request_tickers: int = 10_000
+    max_lag: float = 10.0
+    heartbeat_interval: float = 5.0
+    max_frame_bytes: int = 1 << 20
+
+
+class MarketDataService:
+    """Implements tickwire.v1.MarketData on top of a `Hub`.
+
+    The streaming methods write pre-encoded `SubscribeResponse` frames (see
+    `wire`), so their handlers pass bytes through instead of serialising.
+    """
+
+    def __init__(self, hub: Hub, limits: StreamLimits) -> None:
+        self._hub = hub
+        self._limits = limits
+
+    # Streams --------------------------------------------------------------
+
+    async def Subscribe(self, requests: AsyncIterator[bytes], context: Context) -> None:
+        sub, session = self._open()
+        reader = asyncio.create_task(self._read_requests(requests, session))
+        try:
+            ended = await self._pump(sub, context)
+        finally:
+            reader.cancel()
+            session.close()
+        await context.abort(_END_CODES[ended.reason], ended.message)
+
+    async def StreamPrices(self, request: pb.StreamPricesRequest, context: Context) -> None:
+        await self._check_request_size(len(request.tickers), context)
+        if not request.tickers:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "name at least one ticker")
+        sub, session = self._open()
+        try:
+            results = session.subscribe(request.tickers)
+            if session.tickers:
+                sub.push(wire.ack_frame(pb.SUBSCRIPTION_ACTION_SUBSCRIBE, results, session.tickers))
+                ended = await self._pump(sub, context)
+            else:
+                ended = StreamEnded(
+                    EndReason.BAD_REQUEST, "no ticker accepted: " + _summary(results)
+                )
+        finally:
+            session.close()
+        await context.abort(_END_CODES[ended.reason], ended.message)
+
+    def _open(self) -> tuple[Subscriber, StreamSession]:
+        sub = Subscriber(max_frame_bytes=self._limits.max_frame_bytes)
+        return sub, StreamSession(self._hub, sub, max_tickers=self._limits.max_tickers)
+
+    async def _read_requests(self, requests: AsyncIterator[bytes], session: StreamSession) -> None:
+        """Apply each request; return at the client's half-close (the stream goes on)."""
+        sub = session.subscriber
+        async for raw in requests:
+            try:
+                request = pb.SubscribeRequest.FromString(raw)
+            except DecodeError as exc:
+                sub.end(StreamEnded(EndReason.BAD_REQUEST, f"malformed SubscribeRequest: {exc}"))
+                return
+            kind = request.WhichOneof("request")
+            if kind == "ping":
+                sub.push(wire.heartbeat_frame(request.ping.id))
+                continue
+            if kind not in ("subscribe", "unsubscribe"):
+                sub.push(
+                    wire.ack_frame(
+                        pb.SUBSCRIPTION_ACTION_UNSPECIFIED,
+                        [],
+                        session.tickers,
+                        message="the request sets none of subscribe, unsubscribe or ping",
+                    )
+                )
+                continue
+            change = request.subscribe if kind == "subscribe" else request.unsubscribe
+            if len(change.tickers) > self._limits.max_request_tickers:
+                sub.end(_too_many(len(change.tickers), self._limits.max_request_tickers))
+                return
+            if kind == "subscribe":
+                action = pb.SUBSCRIPTION_ACTION_SUBSCRIBE
+                results = session.subscribe(change.tickers)
+            else:
+                action = pb.SUBSCRIPTION_ACTION_UNSUBSCRIBE
+                results = session.unsubscribe(change.tickers)
+            sub.push(wire.ack_frame(action, results, session.tickers, change.request_id))
+
+    async def _pump(self, sub: Subscriber, context: Context) -> StreamEnded:
+        """Send everything the subscriber has pending, as it comes, plus heartbeats.
+
+        Returns why the stream must end: a write the client does not accept
+        within `max_lag` is LAGGING; otherwise whatever ended the subscriber.
+        The caller releases the subscriber before reporting the status, since
+        the status itself may wait behind unread data.
+        """
+        loop = asyncio.get_running_loop()
+        beat_every = self._limits.heartbeat_interval
+        max_lag = self._limits.max_lag
+        next_beat = loop.time() + beat_every
+        try:
+            async with asyncio.timeout(None) as deadline:
+                while True:
+                    frames = await sub.next_frames(max(0.0, next_beat - loop.time()))
+                    now = loop.time()
+                    if now >= next_beat:
+                        frames.append(wire.heartbeat_frame())
+                        next_beat = now + beat_every
+                    deadline.reschedule(now + max_lag)
+                    for frame in frames:
+                        await context.write(frame)
+                    deadline.reschedule(None)
+        except TimeoutError:
+            ended = StreamEnded(
+                EndReason.LAGGING,
+                f"the client accepted no data for {max_lag:g} s and fell behind "
+                f"({sub.conflated_total} updates conflated); ending the stream",
+            )
+            log.warning("%s", ended.message)
+            return ended
+        except StreamEnded as ended:
+            return ended
+
+    # Unary ------------------------------------------------------------------
+
+    async def GetSnapshot(
+        self, request: pb.GetSnapshotRequest, context: Context
+    ) -> pb.GetSnapshotResponse:
+        await self._check_request_size(len(request.tickers), context)
+        cache = self._hub.cache
+        if not request.tickers:
+            entries = cache.snapshot()
+            return pb.GetSnapshotResponse(
+                prices=[e.as_state(pb.DATA_STATE_SNAPSHOT) for e in entries]
+            )
+        response = pb.GetSnapshotResponse()
+        results: list[TickerResult] = []
+        seen: set[str] = set()
+        for raw in request.tickers:
+            symbol = symbols.normalize(raw)
+            if symbol in seen:
+                continue
+            seen.add(symbol)
+            if not symbols.is_valid(symbol):
+                reason = symbols.invalid_reason(raw)
+                results.append(TickerResult(raw, TickerStatus.INVALID_SYMBOL, reason))
+            elif (entry := cache.get(symbol)) is not None:
+                response.prices.append(entry.as_state(pb.DATA_STATE_SNAPSHOT))
+                results.append(TickerResult(symbol, TickerStatus.OK))
+            elif not self._hub.source.knows(symbol):
+                results.append(TickerResult(symbol, TickerStatus.UNKNOWN_TICKER))
+            else:
+                message = "no price yet: subscribe to start the source on it"
+                results.append(TickerResult(symbol, TickerStatus.NO_DATA, message))
+        response.results.extend(wire.ticker_results(results))
+        return response
+
+    async def ListTickers(
+        self, request: pb.ListTickersRequest, context: Context
+    ) -> pb.ListTickersResponse:
+        metas = sorted(self._hub.source.tickers(), key=lambda m: m.ticker)
+        return pb.ListTickersResponse(tickers=[wire.ticker_info(m) for m in metas])
+
+    async def GetMarketStatus(
+        self, request: pb.GetMarketStatusRequest, context: Context
+    ) -> pb.GetMarketStatusResponse:
+        return pb.GetMarketStatusResponse(status=wire.market_status(self._hub.status))
+
+    async def _check_request_size(self, count: int, context: Context) -> None:
+        if count > self._limits.max_request_tickers:
+            error = _too_many(count, self._limits.max_request_tickers)
+            await context.abort(_END_CODES[error.reason], error.message)
+
+
+def _too_many(count: int, limit: int) -> StreamEnded:
+    return StreamEnded(
+        EndReason.BAD_REQUEST, f"the request names {count} tickers; at most {limit} per request"
+    )
+
+
+def _summary(results: list[TickerResult]) -> str:
+    return "; ".join(f"{r.ticker}: {r.message or r.status.value}" for r in results)
+
+
+def _passthrough(frame: bytes) -> bytes:
+    return frame
+
+
+def handler(service: MarketDataService) -> grpc.GenericRpcHandler[bytes, bytes]:
+    """The gRPC handler table for `service`.
+
+    Streams take raw request bytes (so a malformed request gets a clear
+    INVALID_ARGUMENT) and send pre-encoded frames; unary methods use the
+    generated message classes. The method names and types are those of the
+    generated service, so reflection and every generated client see the
+    contract unchanged.
+    """
+    methods = {
+        "Subscribe": grpc.stream_stream_rpc_method_handler(
+            service.Subscribe, request_deserializer=None, response_serializer=_passthrough
+        ),
+        "StreamPrices": grpc.unary_stream_rpc_method_handler(
+            service.StreamPrices,
+            request_deserializer=pb.StreamPricesRequest.FromString,
+            response_serializer=_passthrough,
+        ),
+        "GetSnapshot": grpc.unary_unary_rpc_method_handler(
+            service.GetSnapshot,
+            request_deserializer=pb.GetSnapshotRequest.FromString,
+            response_serializer=pb.GetSnapshotResponse.SerializeToString,
+        ),
+        "ListTickers": grpc.unary_unary_rpc_method_handler(
+            service.ListTickers,
+            request_deserializer=pb.ListTickersRequest.FromString,
+            response_serializer=pb.ListTickersResponse.SerializeToString,
+        ),
+        "GetMarketStatus": grpc.unary_unary_rpc_method_handler(
+            service.GetMarketStatus,
+            request_deserializer=pb.GetMarketStatusRequest.FromString,
+            response_serializer=pb.GetMarketStatusResponse.SerializeToString,
+        ),
+    }
+    return grpc.method_handlers_generic_handler(SERVICE_NAME, methods)

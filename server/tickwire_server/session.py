@@ -1,0 +1,91 @@
+"""StreamSession: one stream's requests — normalise, validate, limit, answer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tickwire_server import symbols
+from tickwire_server.domain import TickerResult, TickerStatus
+from tickwire_server.hub import Hub
+from tickwire_server.subscriber import Subscriber
+
+
+def _distinct(raw_tickers: Iterable[str]) -> list[tuple[str, str]]:
+    """(raw, normalised) pairs, the first of each normalised symbol, in order."""
+    seen: set[str] = set()
+    out: list[tuple[str, str]] = []
+    for raw in raw_tickers:
+        symbol = symbols.normalize(raw)
+        if symbol in seen:
+            continue
+        seen.add(symbol)
+        out.append((raw, symbol))
+    return out
+
+
+class StreamSession:
+    """Applies subscribe and unsubscribe requests of one stream to the hub.
+
+    Each request gets one result per distinct ticker; one bad ticker never
+    fails the others. Plain object: tests drive it without gRPC.
+    """
+
+    def __init__(self, hub: Hub, subscriber: Subscriber, *, max_tickers: int) -> None:
+        self.hub = hub
+        self.subscriber = subscriber
+        self.max_tickers = max_tickers
+        hub.attach(subscriber)
+
+    @property
+    def tickers(self) -> set[str]:
+        return self.subscriber.tickers
+
+    def subscribe(self, raw_tickers: Iterable[str]) -> list[TickerResult]:
+        """Add tickers; queue a snapshot for each that has a cached price."""
+        results: list[TickerResult] = []
+        accepted: list[str] = []
+        have = self.subscriber.tickers
+        room = self.max_tickers - len(have)
+        source = self.hub.source
+        for raw, symbol in _distinct(raw_tickers):
+            if not symbols.is_valid(symbol):
+                status, message = TickerStatus.INVALID_SYMBOL, symbols.invalid_reason(raw)
+                results.append(TickerResult(raw.strip() or raw, status, message))
+                continue
+            if symbol in have:
+                results.append(TickerResult(symbol, TickerStatus.OK, "already subscribed"))
+                continue
+            if not source.knows(symbol):
+                message = f"the {source.name} source does not serve {symbol}"
+                results.append(TickerResult(symbol, TickerStatus.UNKNOWN_TICKER, message))
+                continue
+            if room <= 0:
+                message = f"a stream may hold at most {self.max_tickers} tickers"
+                results.append(TickerResult(symbol, TickerStatus.LIMIT_EXCEEDED, message))
+                continue
+            room -= 1
+            accepted.append(symbol)
+            results.append(TickerResult(symbol, TickerStatus.OK))
+        self.hub.add(self.subscriber, accepted)
+        return results
+
+    def unsubscribe(self, raw_tickers: Iterable[str]) -> list[TickerResult]:
+        """Remove tickers; a ticker the stream does not have is NOT_SUBSCRIBED."""
+        results: list[TickerResult] = []
+        removed: list[str] = []
+        have = self.subscriber.tickers
+        for raw, symbol in _distinct(raw_tickers):
+            if not symbols.is_valid(symbol):
+                status, message = TickerStatus.INVALID_SYMBOL, symbols.invalid_reason(raw)
+                results.append(TickerResult(raw.strip() or raw, status, message))
+            elif symbol not in have:
+                results.append(TickerResult(symbol, TickerStatus.NOT_SUBSCRIBED))
+            else:
+                removed.append(symbol)
+                results.append(TickerResult(symbol, TickerStatus.OK))
+        self.hub.remove(self.subscriber, removed)
+        return results
+
+    def close(self) -> None:
+        """Release everything the stream held. Idempotent."""
+        self.hub.detach(self.subscriber)

@@ -1,0 +1,23 @@
+"""Price sources and the factory that picks one from the settings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tickwire_server.sources.base import PriceSink, PriceSource
+
+if TYPE_CHECKING:
+    from tickwire_server.config import Settings
+
+__all__ = ["PriceSink", "PriceSource", "build_source"]
+
+
+def build_source(settings: Settings) -> PriceSource:
+    """The source `settings.source` names, configured from the settings."""
+    if settings.source == "simulator":
+        from tickwire_server.sources.simulator import SimulatorSource
+
+        return SimulatorSource(
+            tickers=settings.tickers, interval=settings.interval, seed=settings.seed
+        )
+    raise ValueError(f"unknown source {settings.source!r}")

@@ -1,0 +1,54 @@
+"""The seams between a price source and the server: `PriceSource` and `PriceSink`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from tickwire_server.domain import Quote, SourceStatus, TickerMeta
+
+
+class PriceSink(Protocol):
+    """Where a source hands its prices. Safe to call from any thread."""
+
+    def publish(self, quotes: Sequence[Quote]) -> None:
+        """Hand over one batch of quotes (one hand-off per batch)."""
+
+    def set_status(self, status: SourceStatus) -> None:
+        """Report a change of market state or source health."""
+
+    def reject(self, tickers: Sequence[str], reason: str) -> None:
+        """Report tickers the upstream turned out not to know."""
+
+
+class PriceSource(Protocol):
+    """A pluggable upstream of prices.
+
+    A source never knows about clients. The hub calls `add_ticker` when a
+    ticker gets its first subscriber and `remove_ticker` (after a grace) when
+    it loses its last; a source may keep serving configured default tickers
+    regardless. All methods are called on the event loop.
+    """
+
+    name: str
+
+    async def start(self, sink: PriceSink) -> None:
+        """Begin producing prices into `sink`; returns once running."""
+
+    async def stop(self) -> None:
+        """Stop producing; leaves no task or thread behind. Idempotent."""
+
+    def add_ticker(self, ticker: str) -> None:
+        """Start producing prices for `ticker` (already validated)."""
+
+    def remove_ticker(self, ticker: str) -> None:
+        """Stop producing prices for `ticker` unless it is a default."""
+
+    def knows(self, ticker: str) -> bool:
+        """True when the source can serve the well-formed symbol `ticker`."""
+
+    def tickers(self) -> list[TickerMeta]:
+        """The universe the source serves now, with metadata."""
+
+    def status(self) -> SourceStatus:
+        """The current market state and source health."""

@@ -1,0 +1,228 @@
+"""The default price source: a seeded, correlated GBM market that is always open."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tickwire_server.domain import MarketState, Quote, SourceState, SourceStatus, TickerMeta
+from tickwire_server.sources.base import PriceSink
+from tickwire_server.sources.gbm import SHOCK_PROBABILITY, SHOCK_RANGE, GbmState
+
+log = logging.getLogger(__name__)
+
+TRADING_SECONDS_PER_YEAR = 252 * 6.5 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """How one ticker is simulated: metadata, seed price and annualised drift and volatility."""
+
+    name: str
+    sector: str
+    price: float
+    mu: float
+    sigma: float
+
+
+PROFILES: Mapping[str, Profile] = {
+    "AAPL": Profile("Apple Inc.", "tech", 190.0, 0.12, 0.26),
+    "GOOGL": Profile("Alphabet Inc. Class A", "tech", 170.0, 0.12, 0.29),
+    "MSFT": Profile("Microsoft Corporation", "tech", 420.0, 0.11, 0.24),
+    "AMZN": Profile("Amazon.com, Inc.", "tech", 185.0, 0.13, 0.32),
+    "TSLA": Profile("Tesla, Inc.", "auto", 250.0, 0.15, 0.55),
+    "NVDA": Profile("NVIDIA Corporation", "tech", 120.0, 0.20, 0.50),
+    "META": Profile("Meta Platforms, Inc.", "tech", 500.0, 0.14, 0.36),
+    "JPM": Profile("JPMorgan Chase & Co.", "finance", 200.0, 0.09, 0.22),
+    "V": Profile("Visa Inc.", "finance", 280.0, 0.09, 0.20),
+    "NFLX": Profile("Netflix, Inc.", "tech", 650.0, 0.13, 0.40),
+}
+DEFAULT_TICKERS: tuple[str, ...] = tuple(PROFILES)
+
+
+@dataclass(slots=True)
+class _Bar:
+    """The session's open, high and low of one ticker, and its latest price."""
+
+    open: float
+    high: float
+    low: float
+    last: float
+
+    def update(self, price: float) -> None:
+        self.last = price
+        self.high = max(self.high, price)
+        self.low = min(self.low, price)
+
+    def quote(self, ticker: str, timestamp_ns: int) -> Quote:
+        return Quote(
+            ticker=ticker,
+            price=self.last,
+            timestamp_ns=timestamp_ns,
+            open=self.open,
+            high=self.high,
+            low=self.low,
+            close=self.last,
+        )
+
+
+class SimulatorSource:
+    """Simulated prices for a default universe plus any ticker a subscriber asks for.
+
+    Every `interval` seconds all active tickers take one correlated GBM step of
+    `interval` trading seconds, and the sink gets one batch with a quote each.
+    """
+
+    name = "simulator"
+
+    def __init__(
+        self,
+        *,
+        tickers: Sequence[str] = DEFAULT_TICKERS,
+        interval: float = 0.5,
+        seed: int | None = None,
+        shock_probability: float = SHOCK_PROBABILITY,
+        shock_range: tuple[float, float] = SHOCK_RANGE,
+    ) -> None:
+        """Set up the default universe; nothing runs until `start`.
+
+        Args:
+            tickers: The default universe: always simulated, never removed.
+            interval: Seconds between steps (also the simulated time per step).
+            seed: Seed of the generator behind prices and random profiles.
+            shock_probability: Chance per ticker and step of a jump (0 disables jumps).
+            shock_range: Bounds of a jump's relative size.
+
+        Raises:
+            ValueError: `interval` is not positive or a shock parameter is out of range.
+        """
+        if not interval > 0.0:
+            raise ValueError(f"interval must be positive, got {interval}")
+        self._interval = interval
+        self._dt = interval / TRADING_SECONDS_PER_YEAR
+        self._rng = np.random.default_rng(seed)
+        self._gbm = GbmState(shock_probability=shock_probability, shock_range=shock_range)
+        self._defaults = frozenset(tickers)
+        # Kept after a ticker is removed, so it resumes where it left off when re-added.
+        self._profiles: dict[str, Profile] = {}
+        self._bars: dict[str, _Bar] = {}
+        self._sink: PriceSink | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._status = self._make_status(SourceState.STARTING)
+        for ticker in tickers:
+            self._activate(ticker)
+
+    async def start(self, sink: PriceSink) -> None:
+        """Publish the current prices and start stepping; a no-op when already running."""
+        if self._task is not None:
+            return
+        self._sink = sink
+        self._set_status(SourceState.HEALTHY)
+        now = time.time_ns()
+        sink.publish([self._bars[t].quote(t, now) for t in self._gbm.tickers])
+        self._task = asyncio.create_task(self._run(), name="simulator")
+
+    async def stop(self) -> None:
+        """Cancel the stepping task and wait for it to end. Idempotent."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])
+        if self._status.state is not SourceState.STOPPED:
+            self._set_status(SourceState.STOPPED)
+
+    def add_ticker(self, ticker: str) -> None:
+        """Start simulating `ticker`; its first price is published on the next loop turn."""
+        if ticker in self._gbm:
+            return
+        self._activate(ticker)
+        if self._task is not None:
+            asyncio.get_running_loop().call_soon(self._publish_one, ticker)
+
+    def remove_ticker(self, ticker: str) -> None:
+        """Stop simulating `ticker` unless it is a default (a no-op when absent)."""
+        if ticker in self._gbm and ticker not in self._defaults:
+            self._gbm.remove(ticker)
+
+    def knows(self, ticker: str) -> bool:
+        """Always True: the simulator can make up prices for any well-formed symbol."""
+        return True
+
+    def tickers(self) -> list[TickerMeta]:
+        """Metadata of the active tickers, sorted by ticker."""
+        metas = []
+        for ticker in sorted(self._gbm.tickers):
+            profile = self._profiles[ticker]
+            metas.append(
+                TickerMeta(ticker, profile.name, profile.sector, profile.price, active=True)
+            )
+        return metas
+
+    def status(self) -> SourceStatus:
+        """STARTING before `start`, HEALTHY while running, STOPPED after `stop`."""
+        return self._status
+
+    def _activate(self, ticker: str) -> None:
+        profile = self._profiles.get(ticker)
+        if profile is None:
+            profile = self._profiles[ticker] = PROFILES.get(ticker) or self._random_profile()
+        bar = self._bars.get(ticker)
+        if bar is None:
+            bar = self._bars[ticker] = _Bar(
+                profile.price, profile.price, profile.price, profile.price
+            )
+        self._gbm.add(ticker, bar.last, profile.mu, profile.sigma, profile.sector)
+
+    def _random_profile(self) -> Profile:
+        price = math.exp(self._rng.uniform(math.log(10.0), math.log(500.0)))
+        mu = self._rng.uniform(-0.05, 0.20)
+        sigma = self._rng.uniform(0.15, 0.60)
+        return Profile("", "other", round(price, 2), mu, sigma)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self._interval
+        try:
+            while True:
+                await asyncio.sleep(due - loop.time())
+                try:
+                    self._step()
+                except Exception:
+                    log.exception("simulator step failed")
+                due += self._interval
+                late = loop.time() - due
+                if late > 0.0:  # fell behind: skip the missed ticks rather than burst
+                    due += math.ceil(late / self._interval) * self._interval
+        except asyncio.CancelledError:
+            log.info("simulator stopped")
+            raise
+
+    def _step(self) -> None:
+        prices = self._gbm.step(self._rng, self._dt).tolist()
+        now = time.time_ns()
+        quotes = []
+        for ticker, price in zip(self._gbm.tickers, prices, strict=True):
+            bar = self._bars[ticker]
+            bar.update(price)
+            quotes.append(bar.quote(ticker, now))
+        if quotes and self._sink is not None:
+            self._sink.publish(quotes)
+
+    def _publish_one(self, ticker: str) -> None:
+        if self._task is None or self._sink is None or ticker not in self._gbm:
+            return
+        self._sink.publish([self._bars[ticker].quote(ticker, time.time_ns())])
+
+    def _set_status(self, state: SourceState) -> None:
+        self._status = self._make_status(state)
+        if self._sink is not None:
+            self._sink.set_status(self._status)
+
+    def _make_status(self, state: SourceState) -> SourceStatus:
+        return SourceStatus(source=self.name, market=MarketState.OPEN, state=state)
