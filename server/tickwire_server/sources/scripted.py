@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable, Mapping
 
@@ -27,6 +28,7 @@ class ScriptedSource:
         self._sink: PriceSink | None = None
         self._status = SourceStatus(self.name, MarketState.OPEN, SourceState.STARTING)
         self.requested: list[tuple[str, str]] = []
+        self._request_seen = asyncio.Event()
 
     async def start(self, sink: PriceSink) -> None:
         self._sink = sink
@@ -42,13 +44,26 @@ class ScriptedSource:
         self._sink = None
 
     def add_ticker(self, ticker: str) -> None:
-        self.requested.append(("add", ticker))
+        self._record("add", ticker)
         self._active.add(ticker)
 
     def remove_ticker(self, ticker: str) -> None:
-        self.requested.append(("remove", ticker))
+        self._record("remove", ticker)
         if ticker not in self._seeds:
             self._active.discard(ticker)
+
+    def _record(self, action: str, ticker: str) -> None:
+        self.requested.append((action, ticker))
+        self._request_seen.set()
+
+    async def wait_requested(self, action: str, ticker: str) -> None:
+        """Return once the hub has asked to `action` ("add"/"remove") `ticker`.
+
+        Unbounded: wrap it in `asyncio.timeout`.
+        """
+        while (action, ticker) not in self.requested:
+            self._request_seen.clear()
+            await self._request_seen.wait()
 
     def knows(self, ticker: str) -> bool:
         return not self._strict or ticker in self._seeds

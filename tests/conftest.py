@@ -1,0 +1,49 @@
+"""Fixtures: a real tickwire server on port 0 with a scripted source, and its stub."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+
+from tickwire.v1 import market_data_pb2_grpc as rpc
+from tickwire_server.app import TickwireServer
+from tickwire_server.config import Settings
+from tickwire_server.sources.scripted import ScriptedSource
+
+SEEDS = {"AAPL": 190.0, "MSFT": 410.0, "NVDA": 120.0}
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Test settings: port 0, quick grace and heartbeats. Override per test."""
+    return Settings(
+        port=0,
+        release_grace=0.05,
+        heartbeat_interval=30.0,
+        max_lag=2.0,
+        shutdown_grace=0.5,
+    )
+
+
+@pytest.fixture
+def source() -> ScriptedSource:
+    return ScriptedSource(SEEDS)
+
+
+@pytest.fixture
+async def server(settings: Settings, source: ScriptedSource) -> AsyncIterator[TickwireServer]:
+    async with TickwireServer(settings, source=source) as running:
+        yield running
+
+
+@pytest.fixture
+async def channel(server: TickwireServer) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(server.target) as chan:
+        yield chan
+
+
+@pytest.fixture
+def stub(channel: grpc.aio.Channel) -> rpc.MarketDataStub:
+    return rpc.MarketDataStub(channel)
