@@ -50,7 +50,7 @@ class StreamSession:
         for raw, symbol in _distinct(raw_tickers):
             if not symbols.is_valid(symbol):
                 status, message = TickerStatus.INVALID_SYMBOL, symbols.invalid_reason(raw)
-                results.append(TickerResult(raw.strip() or raw, status, message))
+                results.append(TickerResult(raw, status, message))
                 continue
             if symbol in have:
                 results.append(TickerResult(symbol, TickerStatus.OK, "already subscribed"))
@@ -77,7 +77,7 @@ class StreamSession:
         for raw, symbol in _distinct(raw_tickers):
             if not symbols.is_valid(symbol):
                 status, message = TickerStatus.INVALID_SYMBOL, symbols.invalid_reason(raw)
-                results.append(TickerResult(raw.strip() or raw, status, message))
+                results.append(TickerResult(raw, status, message))
             elif symbol not in have:
                 results.append(TickerResult(symbol, TickerStatus.NOT_SUBSCRIBED))
             else:

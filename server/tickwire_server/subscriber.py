@@ -8,6 +8,10 @@ from collections import deque
 from tickwire_server import wire
 from tickwire_server.errors import EndReason, StreamEnded
 
+# What a prices frame adds around its elements, at most: the `prices` tag and a
+# length up to 2**32 (1 + 5), the `conflated` tag and a 64-bit varint (1 + 10).
+_FRAME_OVERHEAD = 17
+
 
 class Subscriber:
     """The server side of one price stream, with no gRPC in it.
@@ -118,9 +122,10 @@ class Subscriber:
         self._prices.clear()
         conflated, self._conflated = self._conflated, 0
         self._conflated_sent += conflated
-        limit = self._max_frame_bytes
-        if sum(map(len, elements)) <= limit:
-            return [wire.prices_frame(elements, conflated)]
+        frame = wire.prices_frame(elements, conflated)
+        if len(frame) <= self._max_frame_bytes:
+            return [frame]
+        limit = self._max_frame_bytes - _FRAME_OVERHEAD
         frames: list[bytes] = []
         chunk: list[bytes] = []
         size = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from google.protobuf.internal import encoder
@@ -21,7 +22,7 @@ from tickwire_server.domain import (
 NOW_SLACK_NS = 60 * 1_000_000_000  # "near now": generous, only catches wrong units or epochs
 
 
-def _update(ticker: str, price: float, sequence: int, **extra: float) -> pb.PriceUpdate:
+def _update(ticker: str, price: float, sequence: int, **extra: Any) -> pb.PriceUpdate:
     return pb.PriceUpdate(
         ticker=ticker,
         price=price,
@@ -54,7 +55,7 @@ def _assert_near_now(ts: object) -> None:
     "value", [0, 1, 127, 128, 255, 300, 16_383, 16_384, 2**21, 2**32, 2**63, 2**64 - 1]
 )
 def test_varint_matches_the_protobuf_library(value: int) -> None:
-    assert wire.varint(value) == encoder._VarintBytes(value)
+    assert wire.varint(value) == encoder._VarintBytes(value)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("value", [0, 1, 127, 128, 300, 2**32, 2**63])
@@ -222,9 +223,7 @@ def test_periodic_heartbeat_has_no_ping_id() -> None:
         (MarketState.CLOSED, SourceState.STOPPED),
     ],
 )
-def test_market_status_frame_parses_to_the_status(
-    market: MarketState, state: SourceState
-) -> None:
+def test_market_status_frame_parses_to_the_status(market: MarketState, state: SourceState) -> None:
     status = SourceStatus("simulator", market, state, "upstream said hi")
     parsed = _parse(wire.market_status_frame(status))
     assert parsed.WhichOneof("response") == "market_status"

@@ -1,0 +1,97 @@
+"""`buf curl`, a real peer, against a running server through reflection."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from tickwire_server.app import TickwireServer
+from tickwire_server.config import Settings
+
+pytestmark = pytest.mark.e2e
+
+BUF = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "buf"
+
+
+@pytest.fixture
+def buf() -> Path:
+    assert BUF.exists(), "buf is missing: `make install` installs it from package-lock.json"
+    return BUF
+
+
+@pytest.fixture
+async def simulator() -> TickwireServer:
+    async with TickwireServer(Settings(port=0, interval=0.05, seed=11)) as server:
+        yield server  # type: ignore[misc]
+
+
+async def _buf_curl(buf: Path, *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        str(buf),
+        "curl",
+        "--http2-prior-knowledge",
+        "--protocol",
+        "grpc",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+async def test_buf_curl_lists_the_services_through_reflection(
+    buf: Path, simulator: TickwireServer
+) -> None:
+    process = await _buf_curl(buf, "--list-services", f"http://{simulator.target}")
+    async with asyncio.timeout(30):
+        stdout, stderr = await process.communicate()
+    assert process.returncode == 0, stderr.decode()
+    services = stdout.decode().split()
+    assert "tickwire.v1.MarketData" in services
+    assert "grpc.health.v1.Health" in services
+
+
+async def test_buf_curl_streams_prices_from_stream_prices(
+    buf: Path, simulator: TickwireServer
+) -> None:
+    process = await _buf_curl(
+        buf,
+        "-d",
+        '{"tickers": ["AAPL", "nvda"]}',
+        f"http://{simulator.target}/tickwire.v1.MarketData/StreamPrices",
+    )
+    assert process.stdout is not None
+    decoder = json.JSONDecoder()
+    text = ""
+    messages: list[dict[str, object]] = []
+    try:
+        async with asyncio.timeout(30):
+            while sum("prices" in m for m in messages) < 3:
+                chunk = await process.stdout.read(4096)
+                assert chunk, (await process.stderr.read()).decode()  # type: ignore[union-attr]
+                text += chunk.decode()
+                while text.strip():
+                    try:
+                        message, end = decoder.raw_decode(text.lstrip())
+                    except json.JSONDecodeError:
+                        break  # incomplete: read more
+                    messages.append(message)
+                    text = text.lstrip()[end:]
+    finally:
+        # The npm `buf` is a Node launcher with the real binary as its child:
+        # end the whole process group, or the child keeps the pipe open.
+        os.killpg(process.pid, signal.SIGKILL)
+        async with asyncio.timeout(10):
+            await process.wait()
+
+    ack = messages[0]["ack"]
+    assert isinstance(ack, dict)
+    assert ack["tickers"] == ["AAPL", "NVDA"]
+    updates = [u for m in messages if "prices" in m for u in m["prices"]["updates"]]  # type: ignore[index]
+    assert {u["ticker"] for u in updates} == {"AAPL", "NVDA"}
+    assert all(float(u["price"]) > 0 for u in updates)

@@ -1,0 +1,285 @@
+"""Tests of PriceCache: derived fields, sequences, rejects, reads and thread safety."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import pytest
+
+from tickwire.v1 import market_data_pb2 as pb
+from tickwire_server.cache import PriceCache
+from tickwire_server.domain import Quote
+
+T0 = 1_700_000_000_000_000_000
+JOIN_TIMEOUT = 10.0
+
+
+def _batch(elements: bytes) -> pb.PriceBatch:
+    """Parse pre-encoded `PriceBatch.updates` elements as a batch."""
+    batch = pb.PriceBatch()
+    batch.ParseFromString(elements)
+    return batch
+
+
+def test_first_update_has_itself_as_previous_price_and_is_flat() -> None:
+    cache = PriceCache()
+    [entry] = cache.apply([Quote("AAPL", 190.0, T0)])
+    u = entry.update
+    assert u.ticker == "AAPL"
+    assert u.price == 190.0
+    assert u.previous_price == 190.0
+    assert u.change == 0.0
+    assert u.change_percent == 0.0
+    assert u.direction == pb.DIRECTION_FLAT
+    assert u.sequence == 1
+    assert u.state == pb.DATA_STATE_LIVE
+
+
+def test_rise_is_up_with_change_against_the_previous_price() -> None:
+    cache = PriceCache()
+    cache.apply([Quote("AAPL", 200.0, T0)])
+    [entry] = cache.apply([Quote("AAPL", 210.0, T0 + 1)])
+    u = entry.update
+    assert u.previous_price == 200.0
+    assert u.change == pytest.approx(10.0)
+    assert u.change_percent == pytest.approx(5.0)
+    assert u.direction == pb.DIRECTION_UP
+
+
+def test_fall_is_down_with_negative_change() -> None:
+    cache = PriceCache()
+    cache.apply([Quote("MSFT", 400.0, T0)])
+    [entry] = cache.apply([Quote("MSFT", 300.0, T0 + 1)])
+    u = entry.update
+    assert u.previous_price == 400.0
+    assert u.change == pytest.approx(-100.0)
+    assert u.change_percent == pytest.approx(-25.0)
+    assert u.direction == pb.DIRECTION_DOWN
+
+
+def test_unchanged_price_is_flat() -> None:
+    cache = PriceCache()
+    cache.apply([Quote("V", 280.0, T0)])
+    [entry] = cache.apply([Quote("V", 280.0, T0 + 1)])
+    assert entry.update.direction == pb.DIRECTION_FLAT
+    assert entry.update.change == 0.0
+    assert entry.update.sequence == 2
+
+
+def test_change_is_against_the_latest_price_within_one_batch() -> None:
+    cache = PriceCache()
+    entries = cache.apply([Quote("JPM", 100.0, T0), Quote("JPM", 110.0, T0 + 1)])
+    assert [e.update.previous_price for e in entries] == [100.0, 100.0]
+    assert entries[1].update.change == pytest.approx(10.0)
+
+
+def test_sequence_counts_per_ticker() -> None:
+    cache = PriceCache()
+    entries = cache.apply(
+        [
+            Quote("AAPL", 1.0, T0),
+            Quote("MSFT", 1.0, T0),
+            Quote("AAPL", 2.0, T0),
+            Quote("AAPL", 3.0, T0),
+            Quote("MSFT", 2.0, T0),
+        ]
+    )
+    assert [(e.ticker, e.sequence) for e in entries] == [
+        ("AAPL", 1),
+        ("MSFT", 1),
+        ("AAPL", 2),
+        ("AAPL", 3),
+        ("MSFT", 2),
+    ]
+    entry = cache.get("AAPL")
+    assert entry is not None
+    assert entry.sequence == 3
+
+
+def test_timestamp_comes_from_the_quote_nanoseconds() -> None:
+    cache = PriceCache()
+    [entry] = cache.apply([Quote("AAPL", 1.0, T0 + 123_456_789)])
+    ts = entry.update.timestamp
+    assert (ts.seconds, ts.nanos) == (T0 // 1_000_000_000, 123_456_789)
+
+
+def test_bar_fields_are_set_only_when_the_source_gives_them() -> None:
+    cache = PriceCache()
+    [bare, bar] = cache.apply(
+        [
+            Quote("AAPL", 190.0, T0),
+            Quote(
+                "MSFT",
+                400.0,
+                T0,
+                open=395.0,
+                high=401.0,
+                low=394.0,
+                close=399.0,
+                volume=1.5e6,
+                vwap=398.2,
+                transactions=4321,
+            ),
+        ]
+    )
+    bar_fields = ("open", "high", "low", "close", "volume", "vwap", "transactions")
+    for name in bar_fields:
+        assert not bare.update.HasField(name), name
+        assert bar.update.HasField(name), name
+    assert (bar.update.open, bar.update.high, bar.update.low, bar.update.close) == (
+        395.0,
+        401.0,
+        394.0,
+        399.0,
+    )
+    assert (bar.update.volume, bar.update.vwap, bar.update.transactions) == (1.5e6, 398.2, 4321)
+
+
+def test_a_zero_bar_field_is_still_present() -> None:
+    cache = PriceCache()
+    [entry] = cache.apply([Quote("AAPL", 190.0, T0, volume=0.0, transactions=0)])
+    assert entry.update.HasField("volume")
+    assert entry.update.HasField("transactions")
+    assert not entry.update.HasField("open")
+
+
+def test_element_encodes_the_live_update() -> None:
+    cache = PriceCache()
+    [entry] = cache.apply([Quote("AAPL", 190.0, T0, open=189.0)])
+    batch = _batch(entry.element)
+    assert list(batch.updates) == [entry.update]
+    assert batch.updates[0].state == pb.DATA_STATE_LIVE
+
+
+def test_version_counts_accepted_updates() -> None:
+    cache = PriceCache()
+    assert cache.version == 0
+    cache.apply([Quote("AAPL", 1.0, T0), Quote("MSFT", 2.0, T0)])
+    assert cache.version == 2
+    cache.apply([Quote("AAPL", 1.5, T0)])
+    assert cache.version == 3
+    cache.apply([])
+    assert cache.version == 3
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, math.nan, math.inf, -math.inf])
+def test_non_finite_or_non_positive_price_is_rejected_without_failing_the_batch(
+    bad: float,
+) -> None:
+    cache = PriceCache()
+    entries = cache.apply([Quote("AAPL", 190.0, T0), Quote("MSFT", bad, T0), Quote("V", 280.0, T0)])
+    assert [e.ticker for e in entries] == ["AAPL", "V"]
+    assert cache.rejected == 1
+    assert cache.version == 2
+    assert cache.get("MSFT") is None
+    assert len(cache) == 2
+
+
+def test_rejected_price_does_not_disturb_the_ticker_sequence() -> None:
+    cache = PriceCache()
+    cache.apply([Quote("AAPL", 190.0, T0)])
+    cache.apply([Quote("AAPL", math.nan, T0 + 1), Quote("AAPL", -5.0, T0 + 2)])
+    [entry] = cache.apply([Quote("AAPL", 200.0, T0 + 3)])
+    assert cache.rejected == 2
+    assert entry.sequence == 2
+    assert entry.update.previous_price == 190.0
+
+
+def test_get_returns_the_latest_entry_or_none() -> None:
+    cache = PriceCache()
+    assert cache.get("AAPL") is None
+    cache.apply([Quote("AAPL", 1.0, T0)])
+    [latest] = cache.apply([Quote("AAPL", 2.0, T0)])
+    assert cache.get("AAPL") is latest
+    assert latest.price == 2.0
+
+
+def test_snapshot_of_everything_is_sorted_by_ticker() -> None:
+    cache = PriceCache()
+    cache.apply([Quote("V", 1.0, T0), Quote("AAPL", 2.0, T0), Quote("MSFT", 3.0, T0)])
+    assert [e.ticker for e in cache.snapshot()] == ["AAPL", "MSFT", "V"]
+
+
+def test_snapshot_of_named_tickers_skips_those_without_a_price() -> None:
+    cache = PriceCache()
+    cache.apply([Quote("V", 1.0, T0), Quote("AAPL", 2.0, T0), Quote("MSFT", 3.0, T0)])
+    got = cache.snapshot(["MSFT", "NOPE", "AAPL"])
+    assert [e.ticker for e in got] == ["MSFT", "AAPL"]
+    assert cache.snapshot([]) == []
+
+
+def test_forget_drops_the_entry_and_restarts_its_sequence() -> None:
+    cache = PriceCache()
+    cache.apply([Quote("AAPL", 1.0, T0), Quote("AAPL", 2.0, T0), Quote("V", 3.0, T0)])
+    cache.forget("AAPL")
+    cache.forget("NEVER-SEEN")
+    assert cache.get("AAPL") is None
+    assert [e.ticker for e in cache.snapshot()] == ["V"]
+    assert len(cache) == 1
+    [entry] = cache.apply([Quote("AAPL", 5.0, T0)])
+    assert entry.sequence == 1
+    assert entry.update.previous_price == 5.0
+
+
+def test_snapshot_element_is_flagged_snapshot_while_the_element_stays_live() -> None:
+    cache = PriceCache()
+    [entry] = cache.apply([Quote("AAPL", 190.0, T0, high=191.0)])
+    snap = _batch(entry.snapshot_element()).updates[0]
+    live = _batch(entry.element).updates[0]
+
+    assert snap.state == pb.DATA_STATE_SNAPSHOT
+    assert live.state == pb.DATA_STATE_LIVE
+    assert entry.update.state == pb.DATA_STATE_LIVE
+    snap.state = pb.DATA_STATE_LIVE
+    assert snap == live  # nothing but the state differs
+    assert entry.snapshot_element() is entry.snapshot_element()  # encoded once
+
+
+def test_as_state_copies_without_touching_the_cached_update() -> None:
+    cache = PriceCache()
+    [entry] = cache.apply([Quote("AAPL", 190.0, T0)])
+    stale = entry.as_state(pb.DATA_STATE_STALE)
+    assert stale.state == pb.DATA_STATE_STALE
+    assert stale.price == 190.0
+    assert entry.update.state == pb.DATA_STATE_LIVE
+
+
+def test_concurrent_batches_keep_per_ticker_sequences_and_version_exact() -> None:
+    cache = PriceCache()
+    tickers = ["AAPL", "MSFT", "V", "JPM"]
+    n_threads, n_batches = 8, 200
+    start = threading.Barrier(n_threads)
+    errors: list[BaseException] = []
+
+    def worker(worker_id: int) -> None:
+        try:
+            start.wait(timeout=JOIN_TIMEOUT)
+            for i in range(n_batches):
+                # Each batch: every ticker once, plus one ticker twice, plus a rejected quote.
+                extra = tickers[(worker_id + i) % len(tickers)]
+                quotes = [Quote(t, 100.0 + i, T0 + i) for t in tickers]
+                quotes += [Quote(extra, 101.0 + i, T0 + i), Quote("BAD", -1.0, T0)]
+                cache.apply(quotes)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=JOIN_TIMEOUT)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+
+    expected = dict.fromkeys(tickers, n_threads * n_batches)
+    for w in range(n_threads):
+        for i in range(n_batches):
+            expected[tickers[(w + i) % len(tickers)]] += 1
+    for ticker, count in expected.items():
+        entry = cache.get(ticker)
+        assert entry is not None
+        assert entry.sequence == count, ticker
+    assert cache.version == sum(expected.values())
+    assert cache.rejected == n_threads * n_batches
+    assert cache.get("BAD") is None

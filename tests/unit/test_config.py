@@ -1,0 +1,253 @@
+"""Tests of Settings: defaults, TICKWIRE_ variables, flags over variables, validation, address."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from tickwire_server import config
+from tickwire_server.config import DEFAULT_TICKERS, Settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No stray TICKWIRE_ variable or .env file reaches a test."""
+    for name in list(os.environ):
+        if name.upper().startswith("TICKWIRE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def _error_fields(error: ValidationError) -> set[str]:
+    return {str(loc) for e in error.errors() for loc in e["loc"]}
+
+
+# Defaults -------------------------------------------------------------------------------
+
+
+def test_defaults_serve_the_simulator_on_localhost() -> None:
+    s = config.load()
+    assert s.source == "simulator"
+    assert (s.host, s.port) == ("127.0.0.1", 50051)
+    assert s.address == "127.0.0.1:50051"
+    assert s.unix_socket is None
+    assert s.seed is None
+    assert s.log_level == "INFO"
+
+
+def test_default_tickers_are_the_ten_seeded_ones() -> None:
+    s = config.load()
+    assert s.tickers == [
+        "AAPL",
+        "GOOGL",
+        "MSFT",
+        "AMZN",
+        "TSLA",
+        "NVDA",
+        "META",
+        "JPM",
+        "V",
+        "NFLX",
+    ]
+    assert list(DEFAULT_TICKERS) == s.tickers
+
+
+def test_default_tickers_are_not_shared_between_settings() -> None:
+    first = Settings()
+    first.tickers.append("XYZ")
+    assert Settings().tickers == list(DEFAULT_TICKERS)
+
+
+def test_load_without_argv_ignores_flags() -> None:
+    # pytest's own argv must not be read as tickwire flags.
+    assert config.load().port == 50051
+
+
+# Environment ------------------------------------------------------------------------------
+
+
+def test_tickwire_variables_set_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TICKWIRE_HOST", "0.0.0.0")
+    monkeypatch.setenv("TICKWIRE_PORT", "6000")
+    monkeypatch.setenv("TICKWIRE_INTERVAL", "0.25")
+    monkeypatch.setenv("TICKWIRE_SEED", "42")
+    monkeypatch.setenv("TICKWIRE_MAX_LAG", "3.5")
+    monkeypatch.setenv("TICKWIRE_RELEASE_GRACE", "0")
+    monkeypatch.setenv("TICKWIRE_MAX_TICKERS_PER_STREAM", "7")
+    monkeypatch.setenv("TICKWIRE_LOG_LEVEL", "DEBUG")
+    s = config.load()
+    assert (s.host, s.port, s.address) == ("0.0.0.0", 6000, "0.0.0.0:6000")
+    assert s.interval == 0.25
+    assert s.seed == 42
+    assert s.max_lag == 3.5
+    assert s.release_grace == 0.0
+    assert s.max_tickers_per_stream == 7
+    assert s.log_level == "DEBUG"
+
+
+def test_tickers_variable_is_comma_separated_and_normalised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TICKWIRE_TICKERS", "aapl, msft")
+    assert config.load().tickers == ["AAPL", "MSFT"]
+
+
+def test_tickers_variable_skips_empty_parts_and_duplicates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TICKWIRE_TICKERS", " brk.b,, AAPL , aapl ,")
+    assert config.load().tickers == ["BRK.B", "AAPL"]
+
+
+def test_unprefixed_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "6000")
+    monkeypatch.setenv("TICKWIRE_NOT_A_SETTING", "x")
+    assert config.load().port == 50051
+
+
+def test_dotenv_file_in_the_working_directory_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("TICKWIRE_PORT=6001\n")
+    assert config.load().port == 6001
+
+
+def test_environment_overrides_the_dotenv_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text("TICKWIRE_PORT=6001\n")
+    monkeypatch.setenv("TICKWIRE_PORT", "6002")
+    assert config.load().port == 6002
+
+
+# Flags -------------------------------------------------------------------------------------
+
+
+def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TICKWIRE_PORT", "6000")
+    monkeypatch.setenv("TICKWIRE_HOST", "0.0.0.0")
+    monkeypatch.setenv("TICKWIRE_MAX_LAG", "1")
+    s = config.load(["--port", "7000", "--max-lag", "2.5"])
+    assert s.port == 7000
+    assert s.max_lag == 2.5
+    assert s.host == "0.0.0.0"  # not given as a flag: the variable still applies
+
+
+def test_kebab_case_flags_set_fields() -> None:
+    s = config.load(
+        [
+            "--max-tickers-per-stream",
+            "5",
+            "--heartbeat-interval",
+            "1.5",
+            "--release-grace",
+            "0.1",
+            "--log-level",
+            "WARNING",
+            "--seed",
+            "7",
+        ]
+    )
+    assert s.max_tickers_per_stream == 5
+    assert s.heartbeat_interval == 1.5
+    assert s.release_grace == 0.1
+    assert s.log_level == "WARNING"
+    assert s.seed == 7
+
+
+def test_tickers_flag_is_comma_separated_and_normalised() -> None:
+    assert config.load(["--tickers", "nvda, brk.b"]).tickers == ["NVDA", "BRK.B"]
+
+
+def test_tickers_flag_overrides_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TICKWIRE_TICKERS", "aapl")
+    assert config.load(["--tickers", "msft"]).tickers == ["MSFT"]
+
+
+def test_empty_argv_reads_only_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TICKWIRE_PORT", "6000")
+    assert config.load([]).port == 6000
+
+
+# Validation --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", ["AAPL$", "ABCDEFGHIJK", ".X", "A B"])
+def test_invalid_ticker_is_a_validation_error_naming_the_field(
+    raw: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TICKWIRE_TICKERS", f"AAPL,{raw}")
+    with pytest.raises(ValidationError) as info:
+        config.load()
+    assert _error_fields(info.value) == {"tickers"}
+    assert raw in str(info.value)
+
+
+@pytest.mark.parametrize("port", ["-1", "65536", "70000"])
+def test_out_of_range_port_is_a_validation_error_naming_the_field(
+    port: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TICKWIRE_PORT", port)
+    with pytest.raises(ValidationError) as info:
+        config.load()
+    assert _error_fields(info.value) == {"port"}
+    assert "port" in str(info.value)
+
+
+def test_out_of_range_port_flag_is_a_validation_error() -> None:
+    with pytest.raises(ValidationError) as info:
+        config.load(["--port", "70000"])
+    assert _error_fields(info.value) == {"port"}
+
+
+@pytest.mark.parametrize("port", [0, 65535])
+def test_port_range_ends_are_accepted(port: int) -> None:
+    assert Settings(port=port).port == port
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("interval", "0"),
+        ("max_lag", "0"),
+        ("heartbeat_interval", "-1"),
+        ("release_grace", "-0.1"),
+        ("max_tickers_per_stream", "0"),
+        ("max_message_bytes", "1023"),
+        ("source", "massive-typo"),
+        ("log_level", "LOUD"),
+    ],
+)
+def test_out_of_range_values_name_their_field(
+    field: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(f"TICKWIRE_{field.upper()}", value)
+    with pytest.raises(ValidationError) as info:
+        config.load()
+    assert _error_fields(info.value) == {field}
+
+
+# Address --------------------------------------------------------------------------------
+
+
+def test_address_is_host_colon_port() -> None:
+    assert Settings(host="10.0.0.5", port=7000).address == "10.0.0.5:7000"
+    assert Settings(host="localhost", port=0).address == "localhost:0"
+
+
+@pytest.mark.parametrize(("host", "expected"), [("::1", "[::1]:7000"), ("::", "[::]:7000")])
+def test_ipv6_host_is_bracketed(host: str, expected: str) -> None:
+    assert Settings(host=host, port=7000).address == expected
+
+
+def test_unix_socket_takes_precedence_over_host_and_port(tmp_path: Path) -> None:
+    path = tmp_path / "tickwire.sock"
+    s = Settings(unix_socket=path, port=7000)
+    assert s.unix_socket == path
+    assert s.address == f"unix:{path}"
+
+
+def test_unix_socket_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TICKWIRE_UNIX_SOCKET", "/tmp/tw.sock")
+    assert config.load().address == "unix:/tmp/tw.sock"

@@ -1,0 +1,476 @@
+"""Tests of Hub and LoopSink: ref-counted upstream, snapshots, fan-out, status and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from tickwire.v1 import market_data_pb2 as pb
+from tickwire_server.cache import PriceCache
+from tickwire_server.domain import MarketState, Quote, SourceState, SourceStatus
+from tickwire_server.errors import EndReason, StreamEnded
+from tickwire_server.hub import Hub, LoopSink
+from tickwire_server.sources.scripted import ScriptedSource
+from tickwire_server.subscriber import Subscriber
+
+TIMEOUT = 2.0
+GRACE = 0.05
+
+
+class SignallingSource(ScriptedSource):
+    """ScriptedSource that also lets a test await the hub's remove_ticker calls."""
+
+    def __init__(self, universe: dict[str, float] | None = None) -> None:
+        super().__init__(universe)
+        self._removed: dict[str, asyncio.Event] = {}
+
+    def remove_ticker(self, ticker: str) -> None:
+        super().remove_ticker(ticker)
+        self.removed(ticker).set()
+
+    def removed(self, ticker: str) -> asyncio.Event:
+        return self._removed.setdefault(ticker, asyncio.Event())
+
+    async def wait_removed(self, ticker: str) -> None:
+        async with asyncio.timeout(TIMEOUT):
+            await self.removed(ticker).wait()
+
+
+class RecordingSubscriber(Subscriber):
+    """A Subscriber that remembers every offer: the element object and the thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.offered: list[tuple[str, bytes, int]] = []
+
+    def offer(self, ticker: str, element: bytes) -> None:
+        self.offered.append((ticker, element, threading.get_ident()))
+        super().offer(ticker, element)
+
+
+async def _hub(
+    grace: float = GRACE, universe: dict[str, float] | None = None
+) -> tuple[SignallingSource, Hub]:
+    source = SignallingSource(universe)
+    hub = Hub(source, PriceCache(), release_grace=grace)
+    await source.start(hub)
+    return source, hub
+
+
+def _attach(hub: Hub, *tickers: str) -> RecordingSubscriber:
+    sub = RecordingSubscriber()
+    hub.attach(sub)
+    hub.add(sub, tickers)
+    return sub
+
+
+def _parse(frame: bytes) -> pb.SubscribeResponse:
+    response = pb.SubscribeResponse()
+    response.ParseFromString(frame)
+    return response
+
+
+async def _frames(sub: Subscriber, max_wait: float | None = 0.0) -> list[pb.SubscribeResponse]:
+    async with asyncio.timeout(TIMEOUT):
+        return [_parse(f) for f in await sub.next_frames(max_wait)]
+
+
+def _updates(responses: list[pb.SubscribeResponse]) -> list[pb.PriceUpdate]:
+    return [u for r in responses if r.WhichOneof("response") == "prices" for u in r.prices.updates]
+
+
+# Ref-counted upstream ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("grace", [GRACE, 0.0])
+async def test_first_subscriber_requests_the_ticker_once(grace: float) -> None:
+    source, hub = await _hub(grace)
+    _attach(hub, "AAPL")
+    assert source.requested == [("add", "AAPL")]
+    _attach(hub, "AAPL")
+    _attach(hub, "AAPL", "MSFT")
+    assert source.requested == [("add", "AAPL"), ("add", "MSFT")]
+    assert hub.subscriber_count("AAPL") == 3
+    assert hub.subscriber_count("MSFT") == 1
+    assert hub.subscriber_count() == 3
+    assert hub.upstream_tickers() == {"AAPL", "MSFT"}
+
+
+async def test_adding_a_held_ticker_again_changes_nothing() -> None:
+    source, hub = await _hub()
+    sub = _attach(hub, "AAPL")
+    hub.add(sub, ["AAPL", "AAPL"])
+    assert source.requested == [("add", "AAPL")]
+    assert hub.subscriber_count("AAPL") == 1
+
+
+async def test_last_subscriber_leaving_releases_the_ticker_after_the_grace() -> None:
+    source, hub = await _hub(GRACE)
+    a = _attach(hub, "AAPL")
+    b = _attach(hub, "AAPL")
+
+    hub.remove(a, ["AAPL"])
+    hub.remove(b, ["AAPL"])
+    # Nobody holds it, but it stays upstream during the grace.
+    assert hub.subscriber_count("AAPL") == 0
+    assert source.requested == [("add", "AAPL")]
+    assert hub.upstream_tickers() == {"AAPL"}
+
+    await source.wait_removed("AAPL")
+    assert source.requested == [("add", "AAPL"), ("remove", "AAPL")]
+    assert hub.upstream_tickers() == set()
+
+
+async def test_one_of_two_subscribers_leaving_keeps_the_ticker() -> None:
+    source, hub = await _hub(0.0)
+    a = _attach(hub, "AAPL")
+    _attach(hub, "AAPL")
+    hub.remove(a, ["AAPL"])
+    assert source.requested == [("add", "AAPL")]
+    assert hub.subscriber_count("AAPL") == 1
+
+
+async def test_zero_grace_releases_at_once() -> None:
+    source, hub = await _hub(0.0)
+    sub = _attach(hub, "AAPL")
+    hub.remove(sub, ["AAPL"])
+    assert source.requested == [("add", "AAPL"), ("remove", "AAPL")]
+    assert hub.upstream_tickers() == set()
+
+
+async def test_resubscribe_within_the_grace_cancels_the_release() -> None:
+    source, hub = await _hub(GRACE)
+    sub = _attach(hub, "AAPL")
+    hub.remove(sub, ["AAPL"])
+    hub.add(sub, ["AAPL"])  # same loop turn: well within the grace
+
+    # A second ticker released later than AAPL would have been works as the clock:
+    # when its release fires, AAPL's (scheduled earlier) would have fired too.
+    clock = _attach(hub, "CLOCK")
+    hub.remove(clock, ["CLOCK"])
+    await source.wait_removed("CLOCK")
+
+    assert ("remove", "AAPL") not in source.requested
+    assert source.requested.count(("add", "AAPL")) == 1
+    assert hub.upstream_tickers() == {"AAPL"}
+
+
+async def test_resubscribe_after_the_release_requests_the_ticker_again() -> None:
+    source, hub = await _hub(GRACE)
+    sub = _attach(hub, "AAPL")
+    hub.remove(sub, ["AAPL"])
+    await source.wait_removed("AAPL")
+    hub.add(sub, ["AAPL"])
+    assert source.requested == [("add", "AAPL"), ("remove", "AAPL"), ("add", "AAPL")]
+
+
+async def test_remove_ignores_tickers_the_subscriber_does_not_hold() -> None:
+    source, hub = await _hub(0.0)
+    a = _attach(hub, "AAPL")
+    b = _attach(hub)
+    hub.remove(b, ["AAPL", "ZZZZ"])
+    assert hub.subscriber_count("AAPL") == 1
+    assert a.tickers == {"AAPL"}
+    assert source.requested == [("add", "AAPL")]
+
+
+async def test_detach_releases_everything_the_subscriber_held() -> None:
+    source, hub = await _hub(0.0)
+    a = _attach(hub, "AAPL", "MSFT")
+    b = _attach(hub, "MSFT")
+    source.push({"AAPL": 190.0})
+
+    hub.detach(a)
+    assert a.tickers == set()
+    assert a.pending == 0
+    assert hub.subscriber_count() == 1
+    assert hub.subscriber_count("AAPL") == 0
+    assert ("remove", "AAPL") in source.requested
+    assert ("remove", "MSFT") not in source.requested
+
+    hub.detach(b)
+    assert ("remove", "MSFT") in source.requested
+    assert hub.subscriber_count() == 0
+    assert hub.upstream_tickers() == set()
+
+
+async def test_detached_subscriber_gets_no_more_output() -> None:
+    source, hub = await _hub(0.0)
+    sub = _attach(hub, "AAPL")
+    hub.detach(sub)
+    source.push({"AAPL": 190.0})
+    source.set_status(SourceState.DEGRADED, message="slow")
+    assert await _frames(sub, 0.01) == []
+
+
+# Snapshots and fan-out -----------------------------------------------------------------
+
+
+async def test_subscribe_queues_the_cached_price_as_a_snapshot() -> None:
+    source, hub = await _hub(universe={"AAPL": 190.0})
+    sub = _attach(hub, "AAPL", "MSFT")  # MSFT has no price yet
+    [update] = _updates(await _frames(sub))
+    assert (update.ticker, update.price) == ("AAPL", 190.0)
+    assert update.state == pb.DATA_STATE_SNAPSHOT
+    cached = hub.cache.get("AAPL")
+    assert cached is not None
+    assert cached.update.state == pb.DATA_STATE_LIVE
+
+    source.push({"AAPL": 191.0, "MSFT": 400.0})
+    live = {u.ticker: u for u in _updates(await _frames(sub))}
+    assert set(live) == {"AAPL", "MSFT"}
+    assert all(u.state == pb.DATA_STATE_LIVE for u in live.values())
+    assert live["AAPL"].sequence == update.sequence + 1
+
+
+async def test_publish_reaches_only_subscribers_of_the_ticker() -> None:
+    source, hub = await _hub()
+    only_aapl = _attach(hub, "AAPL")
+    only_msft = _attach(hub, "MSFT")
+    both = _attach(hub, "AAPL", "MSFT")
+    nothing = _attach(hub)
+
+    source.push({"AAPL": 190.0, "MSFT": 400.0, "V": 280.0})
+
+    assert [u.ticker for u in _updates(await _frames(only_aapl))] == ["AAPL"]
+    assert [u.ticker for u in _updates(await _frames(only_msft))] == ["MSFT"]
+    assert sorted(u.ticker for u in _updates(await _frames(both))) == ["AAPL", "MSFT"]
+    assert await _frames(nothing, 0.01) == []
+    assert hub.cache.get("V") is not None  # cached even with no subscriber
+
+
+async def test_an_update_is_encoded_once_for_all_subscribers() -> None:
+    source, hub = await _hub()
+    subs = [_attach(hub, "AAPL") for _ in range(3)]
+    source.push({"AAPL": 190.0})
+    cached = hub.cache.get("AAPL")
+    assert cached is not None
+    elements = [sub.offered[-1][1] for sub in subs]
+    assert all(element is cached.element for element in elements)
+
+
+async def test_snapshot_is_encoded_once_for_all_subscribers() -> None:
+    _, hub = await _hub(universe={"AAPL": 190.0})
+    subs = [_attach(hub, "AAPL") for _ in range(3)]
+    first = subs[0].offered[0][1]
+    assert all(sub.offered[0][1] is first for sub in subs)
+
+
+async def test_publish_skips_rejected_prices_and_delivers_the_rest() -> None:
+    source, hub = await _hub()
+    sub = _attach(hub, "AAPL", "MSFT")
+    now = time.time_ns()
+    source.push([Quote("AAPL", float("nan"), now), Quote("MSFT", 400.0, now)])
+    assert [u.ticker for u in _updates(await _frames(sub))] == ["MSFT"]
+    assert hub.cache.rejected == 1
+
+
+# Status ------------------------------------------------------------------------------
+
+
+async def test_status_change_is_pushed_to_every_stream_and_listener() -> None:
+    source, hub = await _hub()
+    heard: list[SourceStatus] = []
+    hub.on_status(heard.append)
+    subs = [_attach(hub, "AAPL"), _attach(hub)]
+    assert hub.status.state is SourceState.HEALTHY
+
+    source.set_status(SourceState.DEGRADED, MarketState.CLOSED, "late data")
+
+    assert [(s.state, s.market, s.message) for s in heard] == [
+        (SourceState.DEGRADED, MarketState.CLOSED, "late data")
+    ]
+    assert hub.status is heard[0]
+    for sub in subs:
+        [response] = await _frames(sub)
+        assert response.WhichOneof("response") == "market_status"
+        status = response.market_status
+        assert status.source == "scripted"
+        assert status.source_state == pb.SOURCE_STATE_DEGRADED
+        assert status.market == pb.MARKET_STATE_CLOSED
+        assert status.message == "late data"
+
+
+async def test_unchanged_status_is_not_pushed_again() -> None:
+    source, hub = await _hub()
+    heard: list[SourceStatus] = []
+    hub.on_status(heard.append)
+    sub = _attach(hub)
+
+    source.set_status(SourceState.HEALTHY)  # what the hub already has, said later
+    assert heard == []
+    assert await _frames(sub, 0.01) == []
+
+    source.set_status(SourceState.HEALTHY, MarketState.EXTENDED_HOURS)
+    source.set_status(SourceState.HEALTHY, MarketState.EXTENDED_HOURS)
+    assert len(heard) == 1
+    assert len(await _frames(sub)) == 1
+
+
+async def test_hub_starts_with_the_source_status() -> None:
+    source = ScriptedSource()
+    hub = Hub(source, PriceCache(), release_grace=0.0)
+    assert hub.status is source.status()
+    assert hub.source is source
+
+
+# Rejects -------------------------------------------------------------------------------
+
+
+async def test_reject_unsubscribes_the_ticker_and_acks_unknown_ticker() -> None:
+    source, hub = await _hub(0.0)
+    a = _attach(hub, "AAPL", "MSFT")
+    b = _attach(hub, "AAPL")
+    c = _attach(hub, "MSFT")
+    source.push({"AAPL": 190.0})  # pending for a and b
+
+    source.reject(["AAPL"], "not on this exchange")
+
+    assert a.tickers == {"MSFT"}
+    assert b.tickers == set()
+    assert c.tickers == {"MSFT"}
+    assert hub.subscriber_count("AAPL") == 0
+    assert hub.cache.get("AAPL") is None
+    assert ("remove", "AAPL") in source.requested
+
+    for sub, remaining in ((a, ["MSFT"]), (b, [])):
+        responses = await _frames(sub)
+        assert _updates(responses) == []  # the pending AAPL price was dropped
+        [response] = responses
+        assert response.WhichOneof("response") == "ack"
+        ack = response.ack
+        assert ack.action == pb.SUBSCRIPTION_ACTION_SERVER
+        assert [(r.ticker, r.status, r.message) for r in ack.results] == [
+            ("AAPL", pb.TICKER_STATUS_UNKNOWN_TICKER, "not on this exchange")
+        ]
+        assert list(ack.tickers) == remaining
+    assert await _frames(c, 0.01) == []
+
+
+async def test_reject_of_an_unsubscribed_ticker_only_forgets_its_price() -> None:
+    source, hub = await _hub(0.0)
+    sub = _attach(hub, "MSFT")
+    source.push({"AAPL": 190.0})
+    source.reject(["AAPL"])
+    assert hub.cache.get("AAPL") is None
+    assert sub.tickers == {"MSFT"}
+    assert await _frames(sub, 0.01) == []
+
+
+# Shutdown ------------------------------------------------------------------------------
+
+
+async def test_close_ends_current_and_later_streams_with_shutdown() -> None:
+    _, hub = await _hub()
+    before = _attach(hub, "AAPL")
+    hub.close("going down")
+    after = _attach(hub)
+    for sub in (before, after):
+        with pytest.raises(StreamEnded) as info:
+            await _frames(sub, None)
+        assert info.value.reason is EndReason.SHUTDOWN
+        assert info.value.message == "going down"
+
+
+async def test_close_cancels_pending_releases() -> None:
+    source, hub = await _hub(GRACE)
+    sub = _attach(hub, "AAPL")
+    hub.remove(sub, ["AAPL"])
+    assert hub.upstream_tickers() == {"AAPL"}
+    hub.close()
+    assert hub.upstream_tickers() == set()
+    assert ("remove", "AAPL") not in source.requested
+
+
+# LoopSink --------------------------------------------------------------------------------
+
+
+def _run_in_thread(fn: Callable[[], None]) -> threading.Thread:
+    thread = threading.Thread(target=fn, daemon=True)
+    thread.start()
+    return thread
+
+
+async def test_loop_sink_hands_a_batch_from_another_thread_to_the_loop() -> None:
+    source = ScriptedSource()
+    hub = Hub(source, PriceCache(), release_grace=0.0)
+    sink = LoopSink(hub)
+    await source.start(sink)
+    sub = _attach(hub, "AAPL", "MSFT")
+    loop_thread = threading.get_ident()
+
+    now = time.time_ns()
+    thread = _run_in_thread(
+        lambda: sink.publish([Quote("AAPL", 190.0, now), Quote("MSFT", 400.0, now)])
+    )
+    updates = _updates(await _frames(sub, None))  # waits for the hand-over itself
+    thread.join(timeout=TIMEOUT)
+    assert not thread.is_alive()
+
+    assert sorted((u.ticker, u.price) for u in updates) == [("AAPL", 190.0), ("MSFT", 400.0)]
+    assert {ident for _, _, ident in sub.offered} == {loop_thread}
+    assert hub.cache.version == 2
+
+
+async def test_loop_sink_hands_status_and_rejects_from_another_thread() -> None:
+    source = ScriptedSource()
+    hub = Hub(source, PriceCache(), release_grace=0.0)
+    sink = LoopSink(hub)
+    await source.start(sink)
+    sub = _attach(hub, "AAPL")
+    heard: list[tuple[SourceStatus, int]] = []
+    hub.on_status(lambda s: heard.append((s, threading.get_ident())))
+
+    status = SourceStatus("scripted", MarketState.CLOSED, SourceState.ERROR, "down")
+
+    def report() -> None:
+        sink.set_status(status)
+        sink.reject(["AAPL"], "gone")
+
+    thread = _run_in_thread(report)
+    kinds: list[str | None] = []
+    async with asyncio.timeout(TIMEOUT):
+        while len(kinds) < 2:  # each turn waits for the next hand-over
+            kinds += [_parse(f).WhichOneof("response") for f in await sub.next_frames(None)]
+    thread.join(timeout=TIMEOUT)
+    assert not thread.is_alive()
+
+    assert kinds == ["market_status", "ack"]  # in the order the thread sent them
+    assert heard == [(status, threading.get_ident())]
+    assert hub.status is status
+    assert sub.tickers == set()
+
+
+async def test_loop_sink_on_the_loop_thread_delivers_at_once() -> None:
+    source = ScriptedSource()
+    hub = Hub(source, PriceCache(), release_grace=0.0)
+    sink = LoopSink(hub)
+    sub = _attach(hub, "AAPL")
+    sink.publish([Quote("AAPL", 190.0, time.time_ns())])
+    assert sub.pending == 1
+    assert hub.cache.version == 1
+
+
+def test_loop_sink_drops_batches_after_the_loop_closed() -> None:
+    async def make() -> tuple[Hub, LoopSink]:
+        hub = Hub(ScriptedSource(), PriceCache(), release_grace=0.0)
+        return hub, LoopSink(hub)
+
+    hub, sink = asyncio.run(make())
+    errors: list[BaseException] = []
+
+    def publish() -> None:
+        try:
+            sink.publish([Quote("AAPL", 190.0, time.time_ns())])
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    thread = _run_in_thread(publish)
+    thread.join(timeout=TIMEOUT)
+    assert not thread.is_alive()
+    assert errors == []
+    assert hub.cache.version == 0
