@@ -20,9 +20,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-# buf (and later the Node peers) come pinned from package-lock.json.
+# buf (and later the Node peers) come pinned from package.json and package-lock.json
+# (`npm install`, not `npm ci`: the lock holds only the platforms it was made on).
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
 install: $(VENV)/.installed node_modules/.installed ## Create .venv and install everything the project needs
