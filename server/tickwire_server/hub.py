@@ -128,12 +128,13 @@ class Hub:
         self._status = status
         if not changed:
             return
+        detail = f" ({status.message})" if status.message else ""
         log.info(
-            "source %s: market %s, %s %s",
+            "source %s: market %s, %s%s",
             status.source,
             status.market.value,
             status.state.value,
-            status.message,
+            detail,
         )
         frame = wire.market_status_frame(status)
         for sub in self._subscribers:

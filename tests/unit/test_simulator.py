@@ -154,6 +154,15 @@ async def test_remove_ticker_drops_added_tickers_but_keeps_defaults() -> None:
     assert sorted(q.ticker for q in sink.batches[-1]) == sorted(DEFAULT_TICKERS)
 
 
+def test_removed_tickers_are_forgotten_so_memory_follows_the_active_set() -> None:
+    source = SimulatorSource(interval=INTERVAL, seed=5)
+    for i in range(500):
+        source.add_ticker(f"Z{i}")
+        source.remove_ticker(f"Z{i}")
+    assert len(source._profiles) == len(source._bars) == len(DEFAULT_TICKERS)
+    assert len(source._gbm) == len(DEFAULT_TICKERS)
+
+
 async def test_stop_leaves_no_task_and_is_idempotent() -> None:
     source = SimulatorSource(interval=INTERVAL, seed=6)
     sink = RecordingSink()

@@ -109,7 +109,6 @@ class SimulatorSource:
         self._rng = np.random.default_rng(seed)
         self._gbm = GbmState(shock_probability=shock_probability, shock_range=shock_range)
         self._defaults = frozenset(tickers)
-        # Kept after a ticker is removed, so it resumes where it left off when re-added.
         self._profiles: dict[str, Profile] = {}
         self._bars: dict[str, _Bar] = {}
         self._sink: PriceSink | None = None
@@ -146,9 +145,15 @@ class SimulatorSource:
             asyncio.get_running_loop().call_soon(self._publish_one, ticker)
 
     def remove_ticker(self, ticker: str) -> None:
-        """Stop simulating `ticker` unless it is a default (a no-op when absent)."""
+        """Stop simulating `ticker` unless it is a default (a no-op when absent).
+
+        Its state is forgotten, so memory follows the active set however many
+        symbols clients try; if it comes back it starts afresh.
+        """
         if ticker in self._gbm and ticker not in self._defaults:
             self._gbm.remove(ticker)
+            self._profiles.pop(ticker, None)
+            self._bars.pop(ticker, None)
 
     def knows(self, ticker: str) -> bool:
         """Always True: the simulator can make up prices for any well-formed symbol."""
