@@ -1,0 +1,42 @@
+"""tickwire: the Python client of the tickwire market-data server.
+
+`Client` (asyncio) and `SyncClient` (blocking) call the server;
+`Client.subscribe` gives a self-healing stream of `PriceUpdate`s.
+`tickwire.testing` starts a real server in-process for tests; the
+generated messages live in `tickwire.v1`.
+"""
+
+from __future__ import annotations
+
+from tickwire._client import Client
+from tickwire._errors import ClosedError, RpcError, SubscriptionError, TickwireError
+from tickwire._subscription import Subscription
+from tickwire._sync import SyncClient
+from tickwire._types import (
+    Backoff,
+    ConnectionState,
+    StateChange,
+    StreamStats,
+    TickerResult,
+    TickerStatus,
+)
+from tickwire.v1.market_data_pb2 import MarketStatus, PriceUpdate, TickerInfo
+
+__all__ = [
+    "Backoff",
+    "Client",
+    "ClosedError",
+    "ConnectionState",
+    "MarketStatus",
+    "PriceUpdate",
+    "RpcError",
+    "StateChange",
+    "StreamStats",
+    "Subscription",
+    "SubscriptionError",
+    "SyncClient",
+    "TickerInfo",
+    "TickerResult",
+    "TickerStatus",
+    "TickwireError",
+]

@@ -1,0 +1,136 @@
+"""Client: the asyncio tickwire client — unary calls and self-healing subscriptions."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import grpc
+from google.protobuf.message import Message
+
+from tickwire import _convert
+from tickwire._errors import ClosedError, RpcError
+from tickwire._subscription import StateCallback, Subscription
+from tickwire._types import Backoff, HasTarget, target_of
+from tickwire.v1 import market_data_pb2 as pb
+from tickwire.v1 import market_data_pb2_grpc as rpc
+
+_Response = TypeVar("_Response")
+
+
+class Client:
+    """An asyncio client of a tickwire server.
+
+    ```python
+    async with Client("127.0.0.1:50051") as client:
+        async for update in client.subscribe("AAPL", "MSFT"):
+            print(update.ticker, update.price)
+    ```
+
+    Args:
+        target: "host:port" or "unix:/path"; anything with a `target`
+            attribute (such as a `tickwire.testing` server) works too.
+        token: a bearer token sent as `authorization` metadata.
+        tls: connect with TLS; `root_certificates` (PEM) overrides the system roots.
+        timeout: seconds for unary calls and for add/remove answers.
+        max_message_bytes: the largest message sent or received.
+        backoff: reconnect pacing of subscriptions.
+        heartbeat_timeout: a subscription silent this long is treated as dead
+            (the server sends heartbeats every 5 s by default).
+        max_reconnects: give a subscription up after this many reconnects
+            (None: never).
+        on_state: called with every `StateChange` of every subscription.
+    """
+
+    def __init__(
+        self,
+        target: str | HasTarget = _convert.DEFAULT_TARGET,
+        *,
+        token: str | None = None,
+        tls: bool = False,
+        root_certificates: bytes | None = None,
+        timeout: float = 10.0,
+        max_message_bytes: int = _convert.DEFAULT_MAX_MESSAGE_BYTES,
+        backoff: Backoff | None = None,
+        heartbeat_timeout: float = 20.0,
+        max_reconnects: int | None = None,
+        on_state: StateCallback | None = None,
+    ) -> None:
+        self.target = target_of(target)
+        self.timeout = timeout
+        self.backoff = backoff or Backoff()
+        self.heartbeat_timeout = heartbeat_timeout
+        self.max_reconnects = max_reconnects
+        self.on_state = on_state
+        self._metadata = _convert.metadata(token)
+        options = _convert.channel_options(max_message_bytes)
+        if tls:
+            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+            self._channel = grpc.aio.secure_channel(self.target, credentials, options=options)
+        else:
+            self._channel = grpc.aio.insecure_channel(self.target, options=options)
+        self._stub = rpc.MarketDataStub(self._channel)
+        self._subscriptions: set[Subscription] = set()
+        self._closed = False
+
+    def subscribe(
+        self, *tickers: str, strict: bool = False, on_state: StateCallback | None = None
+    ) -> Subscription:
+        """Open a subscription; iterate it for updates, `add`/`remove` to change it.
+
+        With `strict`, a rejected ticker makes iteration (or `add`) raise
+        `SubscriptionError`; otherwise rejections are in `results`/`rejected`.
+        Must be called inside a running event loop.
+        """
+        if self._closed:
+            raise ClosedError("the client is closed")
+        subscription = Subscription(self, tickers, strict=strict, on_state=on_state)
+        self._subscriptions.add(subscription)
+        return subscription
+
+    async def snapshot(self, *tickers: str, strict: bool = False) -> dict[str, pb.PriceUpdate]:
+        """Latest price per ticker (every cached ticker when none are named).
+
+        Raises:
+            SubscriptionError: strict and a ticker had no price.
+            RpcError: the call failed.
+        """
+        response = await self._unary(self._stub.GetSnapshot, _convert.snapshot_request(tickers))
+        return _convert.snapshot_prices(response, strict)
+
+    async def tickers(self) -> list[pb.TickerInfo]:
+        """The universe the server's source serves, sorted by ticker."""
+        response = await self._unary(self._stub.ListTickers, pb.ListTickersRequest())
+        return list(response.tickers)
+
+    async def market_status(self) -> pb.MarketStatus:
+        """Market state and the source's health."""
+        response = await self._unary(self._stub.GetMarketStatus, pb.GetMarketStatusRequest())
+        status: pb.MarketStatus = response.status
+        return status
+
+    async def close(self) -> None:
+        """Close every subscription and the channel. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for subscription in list(self._subscriptions):
+            await subscription.close()
+        self._subscriptions.clear()
+        await self._channel.close(None)
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _unary(
+        self, method: Callable[..., Awaitable[_Response]], request: Message
+    ) -> _Response:
+        if self._closed:
+            raise ClosedError("the client is closed")
+        try:
+            return await method(request, timeout=self.timeout, metadata=self._metadata)
+        except grpc.aio.AioRpcError as error:
+            raise RpcError.from_grpc(error) from None

@@ -1,0 +1,41 @@
+"""Shared by the async and sync clients: channel options, metadata, response unpacking."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tickwire._errors import SubscriptionError
+from tickwire._types import TickerResult
+from tickwire.v1 import market_data_pb2 as pb
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
+    """gRPC channel options for a tickwire client."""
+    return [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+    ]
+
+
+def metadata(token: str | None) -> tuple[tuple[str, str], ...]:
+    """Call metadata: the bearer token, when there is one."""
+    return (("authorization", f"Bearer {token}"),) if token else ()
+
+
+def snapshot_prices(response: pb.GetSnapshotResponse, strict: bool) -> dict[str, pb.PriceUpdate]:
+    """{ticker: latest update} from a GetSnapshot answer.
+
+    Raises:
+        SubscriptionError: strict and some ticker had no price (its status says why).
+    """
+    results = [TickerResult.from_proto(r) for r in response.results]
+    if strict and any(not r.ok for r in results):
+        raise SubscriptionError(results)
+    return {update.ticker: update for update in response.prices}
+
+
+def snapshot_request(tickers: Sequence[str]) -> pb.GetSnapshotRequest:
+    return pb.GetSnapshotRequest(tickers=list(tickers))

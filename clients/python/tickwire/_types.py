@@ -1,0 +1,134 @@
+"""Plain result types of the client: ticker results, states, statistics, backoff."""
+
+from __future__ import annotations
+
+import enum
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from tickwire.v1 import market_data_pb2 as pb
+
+
+class TickerStatus(enum.Enum):
+    """The outcome for one ticker of a request."""
+
+    OK = "ok"
+    INVALID_SYMBOL = "invalid symbol"
+    UNKNOWN_TICKER = "unknown ticker"
+    LIMIT_EXCEEDED = "limit exceeded"
+    NOT_SUBSCRIBED = "not subscribed"
+    NO_DATA = "no data"
+    UNSPECIFIED = "unspecified"
+
+    @classmethod
+    def from_proto(cls, value: int) -> TickerStatus:
+        return _STATUS_FROM_PROTO.get(int(value), cls.UNSPECIFIED)
+
+
+_STATUS_FROM_PROTO: dict[int, TickerStatus] = {
+    pb.TICKER_STATUS_OK: TickerStatus.OK,
+    pb.TICKER_STATUS_INVALID_SYMBOL: TickerStatus.INVALID_SYMBOL,
+    pb.TICKER_STATUS_UNKNOWN_TICKER: TickerStatus.UNKNOWN_TICKER,
+    pb.TICKER_STATUS_LIMIT_EXCEEDED: TickerStatus.LIMIT_EXCEEDED,
+    pb.TICKER_STATUS_NOT_SUBSCRIBED: TickerStatus.NOT_SUBSCRIBED,
+    pb.TICKER_STATUS_NO_DATA: TickerStatus.NO_DATA,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TickerResult:
+    """The server's answer for one requested ticker."""
+
+    ticker: str
+    status: TickerStatus
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is TickerStatus.OK
+
+    @classmethod
+    def from_proto(cls, result: pb.TickerResult) -> TickerResult:
+        return cls(result.ticker, TickerStatus.from_proto(result.status), result.message)
+
+
+class HasTarget(Protocol):
+    """Anything that names a server address, such as a `tickwire.testing` server."""
+
+    @property
+    def target(self) -> str: ...
+
+
+def target_of(target: str | HasTarget) -> str:
+    """The address string of a target."""
+    return target if isinstance(target, str) else target.target
+
+
+class ConnectionState(enum.Enum):
+    """Where a subscription's stream stands."""
+
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """One change of connection state.
+
+    Attributes:
+        state: the new state.
+        attempt: reconnect attempts since the last healthy period (0 when connected).
+        delay: seconds the client waits before the next attempt (RECONNECTING only).
+        reason: why the stream was lost, when it was.
+    """
+
+    state: ConnectionState
+    attempt: int = 0
+    delay: float = 0.0
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class StreamStats:
+    """Counters of one subscription, for display and monitoring.
+
+    `gaps` counts sequence jumps (updates the server conflated or that were
+    missed while disconnected); `missed` the updates those jumps skipped.
+    `conflated` counts updates replaced before delivery, by the server (as
+    it reports in each batch) and by this client when the caller lags.
+    """
+
+    updates: int = 0
+    batches: int = 0
+    gaps: int = 0
+    missed: int = 0
+    conflated: int = 0
+    reconnects: int = 0
+    heartbeats: int = 0
+    last_message_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff with jitter for reconnects.
+
+    The n-th consecutive failure waits min(maximum, initial * multiplier**n),
+    spread by ±jitter of itself. After `reset_after` seconds of a healthy
+    stream the count starts again from zero.
+    """
+
+    initial: float = 0.25
+    maximum: float = 15.0
+    multiplier: float = 2.0
+    jitter: float = 0.2
+    reset_after: float = 30.0
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait before reconnect attempt number `attempt` (0-based)."""
+        base = min(self.maximum, self.initial * self.multiplier ** min(attempt, 64))
+        spread = (rng or random).uniform(-self.jitter, self.jitter)
+        return max(0.0, base * (1.0 + spread))
