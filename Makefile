@@ -9,7 +9,7 @@ GEN    := clients/python
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install proto proto-check lint buf-lint typecheck test check run clean
+.PHONY: help install proto proto-check lint buf-lint typecheck test check run clean bench bench-quick
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -57,6 +57,17 @@ check: lint typecheck proto-check test ## lint + typecheck + proto-check + test
 
 run: $(VENV)/.installed ## Serve the simulator on 127.0.0.1:50051 (ARGS="--port 6000" to change)
 	$(VENV)/bin/tickwire-server $(ARGS)
+
+# The bench extra (FastAPI, uvicorn, httpx, matplotlib, psutil) comes on top of dev.
+$(VENV)/.installed-bench: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	touch $@
+
+bench: $(VENV)/.installed-bench ## Benchmark tickwire against its peers (< 10 min); ARGS="--only fanout"
+	$(PY) -m bench $(ARGS)
+
+bench-quick: $(VENV)/.installed-bench ## Smoke-run every benchmark scenario (a few seconds each)
+	$(PY) -m bench --quick $(ARGS)
 
 clean: ## Remove the virtualenv, node_modules and caches
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

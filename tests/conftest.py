@@ -17,6 +17,12 @@ pytest_plugins = ["tickwire.testing"]
 SEEDS = {"AAPL": 190.0, "MSFT": 410.0, "NVDA": 120.0}
 
 
+@pytest.fixture(autouse=True)
+def no_massive_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's own MASSIVE_API_KEY (or one in .env) must not switch tests to Massive."""
+    monkeypatch.setenv("MASSIVE_API_KEY", "")
+
+
 @pytest.fixture
 def settings() -> Settings:
     """Test settings: port 0, quick grace and heartbeats. Override per test."""

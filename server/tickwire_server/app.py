@@ -14,6 +14,7 @@ from tickwire_server.cache import PriceCache
 from tickwire_server.config import Settings
 from tickwire_server.domain import SourceState, SourceStatus
 from tickwire_server.errors import ConfigError
+from tickwire_server.grpc_loop import drain_completion_notices
 from tickwire_server.hub import Hub, LoopSink
 from tickwire_server.service import SERVICE_NAME, MarketDataService, StreamLimits, handler
 from tickwire_server.sources import build_source
@@ -73,8 +74,16 @@ class TickwireServer:
         self.target = s.address if s.unix_socket is not None else _target(s.host, port)
         self._server = server
         self.hub.on_status(self._follow_health)
-        await self.source.start(LoopSink(self.hub))
+        try:
+            await self.source.start(LoopSink(self.hub))
+        except BaseException:  # e.g. an upstream that rejects the key: unbind, re-raise
+            self._server = None
+            await server.stop(None)
+            # Freed here, not by a later GC pass via the traceback (grpc's __del__ breaks there).
+            del server
+            raise
         await server.start()
+        drain_completion_notices(asyncio.get_running_loop())
         await self._set_health(self.hub.status)
         log.info("tickwire serving %s from the %s source", self.target, self.source.name)
         return self.target

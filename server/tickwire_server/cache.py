@@ -16,31 +16,50 @@ from tickwire_server.domain import Quote
 class CachedPrice:
     """The latest update of one ticker, encoded once for every subscriber.
 
-    `update` is the live message (state LIVE); `element` is its encoding as a
-    `PriceBatch.updates` element. The snapshot encoding is made on first use.
+    `update` is the live message (state LIVE, or STALE once the source said it
+    is no longer refreshed); `element` is its encoding as a `PriceBatch.updates`
+    element. `CachedPrice(update, element)` derives ticker, price and sequence
+    from the message; the cache's hot path passes them with `update` None and
+    the message is decoded from `element` only when someone reads it. The
+    snapshot encoding is made on first use.
     """
 
-    update: pb.PriceUpdate
+    _update: pb.PriceUpdate | None
     element: bytes
     _snapshot: bytes | None = field(default=None, repr=False)
+    ticker: str = ""
+    price: float = 0.0
+    sequence: int = 0
+
+    def __post_init__(self) -> None:
+        if self._update is not None:
+            self.ticker = self._update.ticker
+            self.price = self._update.price
+            self.sequence = self._update.sequence
 
     @property
-    def ticker(self) -> str:
-        return self.update.ticker
+    def update(self) -> pb.PriceUpdate:
+        """The update as a message (decoded from `element` on first use; do not mutate)."""
+        if self._update is None:
+            self._update = pb.PriceBatch.FromString(self.element).updates[0]
+        return self._update
 
     @property
-    def price(self) -> float:
-        return self.update.price
-
-    @property
-    def sequence(self) -> int:
-        return self.update.sequence
+    def stale(self) -> bool:
+        """True when the source stopped refreshing this price."""
+        return self.update.state == pb.DATA_STATE_STALE
 
     def snapshot_element(self) -> bytes:
-        """The update flagged DATA_STATE_SNAPSHOT, encoded as a batch element."""
+        """The update flagged DATA_STATE_SNAPSHOT (STALE if stale), encoded as a batch element."""
+        if self.stale:
+            return self.element
         if self._snapshot is None:
             self._snapshot = wire.update_element(self.as_state(pb.DATA_STATE_SNAPSHOT))
         return self._snapshot
+
+    def snapshot_update(self) -> pb.PriceUpdate:
+        """A copy of the update for a snapshot read: state SNAPSHOT, or STALE if stale."""
+        return self.as_state(pb.DATA_STATE_STALE if self.stale else pb.DATA_STATE_SNAPSHOT)
 
     def as_state(self, state: pb.DataState) -> pb.PriceUpdate:
         """A copy of the update with another data state."""
@@ -51,7 +70,11 @@ class CachedPrice:
 
 
 def build_update(quote: Quote, previous: pb.PriceUpdate | None) -> pb.PriceUpdate:
-    """The live PriceUpdate for `quote`, with change fields against `previous`."""
+    """The live PriceUpdate for `quote`, with change fields against `previous`.
+
+    The reference for `wire.live_element`, which encodes the same message
+    without building it (the cache's hot path).
+    """
     price = quote.price
     prev_price = previous.price if previous is not None else price
     change = price - prev_price
@@ -68,10 +91,12 @@ def build_update(quote: Quote, previous: pb.PriceUpdate | None) -> pb.PriceUpdat
         change=change,
         change_percent=(change / prev_price * 100.0) if prev_price else 0.0,
         direction=direction,
-        timestamp=wire.timestamp(quote.timestamp_ns),
         sequence=(previous.sequence + 1) if previous is not None else 1,
         state=pb.DATA_STATE_LIVE,
     )
+    # Set in place: cheaper than building a Timestamp for the constructor to copy.
+    stamp = update.timestamp
+    stamp.seconds, stamp.nanos = divmod(quote.timestamp_ns, 1_000_000_000)
     for name in ("open", "high", "low", "close", "volume", "vwap", "transactions"):
         value = getattr(quote, name)
         if value is not None:
@@ -106,13 +131,19 @@ class PriceCache:
         with self._lock:
             prices = self._prices
             for quote in quotes:
-                if not (quote.price > 0.0 and math.isfinite(quote.price)):
+                price = quote.price
+                if not (price > 0.0 and math.isfinite(price)):
                     self.rejected += 1
                     continue
-                previous = prices.get(quote.ticker)
-                update = build_update(quote, previous.update if previous else None)
-                entry = CachedPrice(update, wire.update_element(update))
-                prices[quote.ticker] = entry
+                ticker = quote.ticker
+                previous = prices.get(ticker)
+                if previous is None:
+                    prev_price, sequence = price, 1
+                else:
+                    prev_price, sequence = previous.price, previous.sequence + 1
+                element = wire.live_element(quote, prev_price, sequence)
+                entry = CachedPrice(None, element, None, ticker, price, sequence)
+                prices[ticker] = entry
                 out.append(entry)
             self._version += len(out)
         return out
@@ -128,6 +159,25 @@ class PriceCache:
             if tickers is None:
                 return [self._prices[t] for t in sorted(self._prices)]
             return [p for t in tickers if (p := self._prices.get(t)) is not None]
+
+    def mark_stale(self, tickers: Iterable[str]) -> list[CachedPrice]:
+        """Flag the cached prices of `tickers` DATA_STATE_STALE; return the new entries.
+
+        Tickers without a price, or already stale, are skipped. The sequence
+        stays (no new price was accepted, so `version` does not move); the
+        next accepted quote of a ticker makes it LIVE again.
+        """
+        out: list[CachedPrice] = []
+        with self._lock:
+            prices = self._prices
+            for ticker in tickers:
+                entry = prices.get(ticker)
+                if entry is None or entry.stale:
+                    continue
+                update = entry.as_state(pb.DATA_STATE_STALE)
+                prices[ticker] = stale = CachedPrice(update, wire.update_element(update))
+                out.append(stale)
+        return out
 
     def forget(self, ticker: str) -> None:
         """Drop a ticker's entry (the source no longer serves it)."""

@@ -5,9 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, CliSuppress, NoDecode, SettingsConfigDict
 
 from tickwire_server import symbols
 
@@ -18,7 +26,9 @@ class Settings(BaseSettings):
     """Everything the server can be told, built once at start and passed down.
 
     Precedence: command-line flags, then `TICKWIRE_*` environment variables
-    (and a `.env` file), then these defaults.
+    (and a `.env` file), then these defaults. The Massive API key is read from
+    `MASSIVE_API_KEY` only (never a flag, never printed); when it is set and no
+    source is named, the source is Massive.
     """
 
     model_config = SettingsConfigDict(
@@ -37,7 +47,11 @@ class Settings(BaseSettings):
     unix_socket: Path | None = Field(
         None, description="Listen on this unix socket path instead of host:port"
     )
-    source: Literal["simulator"] = Field("simulator", description="Where prices come from")
+    source: Literal["simulator", "massive"] = Field(
+        "simulator",
+        description="Where prices come from (massive when MASSIVE_API_KEY is set and no "
+        "source is named)",
+    )
     tickers: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_TICKERS),
         description="Tickers the source always serves, comma-separated",
@@ -66,6 +80,47 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Logging level"
     )
+    massive_api_key: CliSuppress[SecretStr | None] = Field(
+        None,
+        validation_alias=AliasChoices("MASSIVE_API_KEY", "massive_api_key"),
+        description="Massive API key (environment only: MASSIVE_API_KEY)",
+    )
+    massive_mode: Literal["rest", "websocket"] = Field(
+        "rest", description="Massive feed: rest (snapshot polling, free tier) or websocket"
+    )
+    massive_rest_url: str = Field(
+        "https://api.massive.com", description="Massive REST base URL (http or https)"
+    )
+    massive_ws_url: str = Field(
+        "wss://socket.massive.com", description="Massive WebSocket base URL (ws or wss)"
+    )
+    massive_poll_interval: float = Field(
+        15.0, gt=0, description="Seconds between REST snapshot polls (free tier: 15)"
+    )
+    massive_status_interval: float = Field(
+        60.0, gt=0, description="Seconds between market status polls"
+    )
+    massive_trades: bool = Field(
+        False, description="WebSocket mode: also stream trades (T.), not only aggregates (A.)"
+    )
+    massive_timeout: float = Field(
+        10.0, gt=0, description="Seconds a Massive request or WebSocket connect may take"
+    )
+    massive_idle_timeout: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds the WebSocket feed may stay silent while the market is open "
+        "before it is reconnected",
+    )
+    massive_backoff_base: float = Field(
+        1.0, gt=0, description="First retry delay after a Massive failure, seconds"
+    )
+    massive_backoff_max: float = Field(
+        60.0, gt=0, description="Longest retry delay after Massive failures, seconds"
+    )
+    massive_breaker_threshold: int = Field(
+        5, ge=1, description="Consecutive Massive failures that open the circuit breaker"
+    )
 
     @field_validator("tickers", mode="before")
     @classmethod
@@ -85,6 +140,27 @@ class Settings(BaseSettings):
             if symbol not in out:
                 out.append(symbol)
         return out
+
+    @field_validator("massive_rest_url", "massive_ws_url")
+    @classmethod
+    def _valid_url(cls, value: str, info: ValidationInfo) -> str:
+        schemes = ("http", "https") if info.field_name == "massive_rest_url" else ("ws", "wss")
+        parts = urlsplit(value.strip())
+        if parts.scheme not in schemes or not parts.netloc:
+            raise ValueError(f"{value!r} is not a {' or '.join(schemes)} URL")
+        return value.strip().rstrip("/")
+
+    @model_validator(mode="after")
+    def _pick_source(self) -> Settings:
+        key = self.massive_api_key
+        has_key = key is not None and bool(key.get_secret_value().strip())
+        if "source" not in self.model_fields_set and has_key:
+            self.source = "massive"
+        if self.source == "massive" and not has_key:
+            raise ValueError("the massive source needs an API key: set MASSIVE_API_KEY")
+        if self.massive_backoff_max < self.massive_backoff_base:
+            raise ValueError("massive_backoff_max must not be below massive_backoff_base")
+        return self
 
     @property
     def address(self) -> str:

@@ -2,14 +2,23 @@
 
     TickwireError            base of everything raised on purpose
     ├── ConfigError          settings that cannot work (bad value, missing key)
-    └── StreamEnded          a stream must end; `reason` says why
-        reasons: LAGGING     the client stayed behind past the limit
-                 OVERFLOW    the client sent requests faster than it read answers
-                 BAD_REQUEST a request could not be parsed
-                 SHUTDOWN    the server is stopping
+    ├── StreamEnded          a stream must end; `reason` says why
+    │   reasons: LAGGING     the client stayed behind past the limit
+    │            OVERFLOW    the client sent requests faster than it read answers
+    │            BAD_REQUEST a request could not be parsed
+    │            SHUTDOWN    the server is stopping
+    └── UpstreamError        an upstream call failed; `retry_after` when it said when to retry
+        ├── AuthError        the upstream rejected the API key (HTTP 401/403, auth_failed)
+        ├── RateLimited      too many requests (HTTP 429), or waiting out its Retry-After
+        ├── Unavailable      HTTP 5xx, a timeout, a refused, dropped or silent connection
+        ├── MalformedAnswer  an answer not in the documented format
+        └── CircuitOpen      no call made: the circuit breaker is open
 
 Expected failures (a bad ticker, an upstream outage) are results or states,
-not exceptions; these are for conditions that end something.
+not exceptions; these are for conditions that end something. Upstream errors
+are raised by a source adapter's one translation boundary (third-party
+exceptions never travel further) and turned into a source state there; only
+an `AuthError` at start-up reaches the user, as one line.
 """
 
 from __future__ import annotations
@@ -41,3 +50,35 @@ class StreamEnded(TickwireError):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+class UpstreamError(TickwireError):
+    """An upstream call failed; expected, and turned into a source state by the adapter.
+
+    `retry_after` is the delay in seconds the upstream (or the circuit breaker)
+    asked for before the next call, when known.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class AuthError(UpstreamError):
+    """The upstream rejected the API key."""
+
+
+class RateLimited(UpstreamError):
+    """The upstream refused the call for too many requests."""
+
+
+class Unavailable(UpstreamError):
+    """The upstream failed or could not be reached; trying later may work."""
+
+
+class MalformedAnswer(UpstreamError):
+    """The upstream answered in a format the adapter does not understand."""
+
+
+class CircuitOpen(UpstreamError):
+    """No call was made: the circuit breaker refuses calls for `retry_after` seconds."""

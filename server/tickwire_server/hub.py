@@ -17,6 +17,13 @@ from tickwire_server.subscriber import Subscriber
 
 log = logging.getLogger(__name__)
 
+# A publish goes subscriber by subscriber once it brings each subscriber at
+# least this many updates on average (below, ticker by ticker is cheaper).
+_WIDE_FANOUT = 4
+
+# For a batch's ticker set: the subscribers holding all of it, and those holding part.
+_Plan = tuple[frozenset[str], list[Subscriber], list[Subscriber]]
+
 
 class Hub:
     """Routes every accepted update to the subscribers of its ticker.
@@ -38,6 +45,8 @@ class Hub:
         self._status: SourceStatus = source.status()
         self._closed: StreamEnded | None = None
         self._status_listeners: list[Callable[[SourceStatus], None]] = []
+        self._last_keys: frozenset[str] = frozenset()
+        self._plan: _Plan | None = None  # dropped whenever a subscription changes
 
     @property
     def cache(self) -> PriceCache:
@@ -65,17 +74,20 @@ class Hub:
 
     def attach(self, sub: Subscriber) -> None:
         """Register a new stream (ended at once if the hub is closed)."""
+        self._plan = None
         self._subscribers.add(sub)
         if self._closed is not None:
             sub.end(self._closed)
 
     def detach(self, sub: Subscriber) -> None:
         """Forget a stream and release its tickers."""
+        self._plan = None
         self.remove(sub, list(sub.tickers))
         self._subscribers.discard(sub)
 
     def add(self, sub: Subscriber, tickers: Iterable[str]) -> None:
         """Subscribe `sub` to normalised, accepted `tickers`; queue snapshots."""
+        self._plan = None
         for ticker in tickers:
             if ticker in sub.tickers:
                 continue
@@ -92,6 +104,7 @@ class Hub:
 
     def remove(self, sub: Subscriber, tickers: Iterable[str]) -> None:
         """Unsubscribe `sub` from `tickers` it has; others are ignored."""
+        self._plan = None
         for ticker in tickers:
             if ticker not in sub.tickers:
                 continue
@@ -108,15 +121,56 @@ class Hub:
     # Source side ----------------------------------------------------------
 
     def publish(self, quotes: Sequence[Quote]) -> None:
-        """Cache a batch of quotes and offer each to its ticker's subscribers."""
+        """Cache a batch of quotes and offer each to its ticker's subscribers.
+
+        A narrow batch goes ticker by ticker. One that brings each subscriber
+        several updates on average goes subscriber by subscriber instead: one
+        that holds every ticker of the batch (many streams watching the same
+        list) takes it in a single `offer_all`, the others take their share.
+        The cost is then per subscriber, not per update and subscriber.
+        """
+        entries = self._cache.apply(quotes)
+        if not entries:
+            return
         index = self._index
-        for entry in self._cache.apply(quotes):
-            subs = index.get(entry.update.ticker)
-            if subs:
-                ticker = entry.update.ticker
-                element = entry.element
-                for sub in subs:
-                    sub.offer(ticker, element)
+        elements = {entry.ticker: entry.element for entry in entries}
+        reach = sum(len(index.get(ticker, ())) for ticker in elements)
+        wide = reach >= _WIDE_FANOUT * len(self._subscribers)
+        if len(elements) < len(entries) or not wide:
+            for entry in entries:  # small fan-out, or a ticker twice in one batch
+                subs = index.get(entry.ticker)
+                if subs:
+                    ticker = entry.ticker
+                    element = entry.element
+                    for sub in subs:
+                        sub.offer(ticker, element)
+            return
+        keys = frozenset(elements)
+        if keys == self._last_keys:  # the same tickers as last time: share the set too
+            keys = self._last_keys
+        self._last_keys = keys
+        batch = wire.SharedBatch(elements, keys)
+        plan = self._plan
+        if plan is None or plan[0] is not keys:
+            plan = self._plan = self._fanout_plan(keys)
+        for sub in plan[1]:
+            sub.offer_all(batch)
+        for sub in plan[2]:
+            for ticker in sub.tickers & keys:
+                sub.offer(ticker, elements[ticker])
+
+    def _fanout_plan(self, keys: frozenset[str]) -> _Plan:
+        """Who takes a batch of `keys` whole and who takes a part; reused until subs change."""
+        whole: list[Subscriber] = []
+        part: list[Subscriber] = []
+        size = len(keys)
+        for sub in self._subscribers:
+            tickers = sub.tickers
+            if len(tickers) >= size and tickers >= keys:
+                whole.append(sub)
+            elif not tickers.isdisjoint(keys):
+                part.append(sub)
+        return keys, whole, part
 
     def on_status(self, listener: Callable[[SourceStatus], None]) -> None:
         """Call `listener` with every change of the source's status."""
@@ -150,6 +204,13 @@ class Hub:
                 self.remove(sub, [ticker])
                 result = TickerResult(ticker, TickerStatus.UNKNOWN_TICKER, reason)
                 sub.push(wire.ack_frame(pb.SUBSCRIPTION_ACTION_SERVER, [result], sub.tickers))
+
+    def mark_stale(self, tickers: Sequence[str]) -> None:
+        """Flag the cached prices of `tickers` stale and re-offer them to their subscribers."""
+        index = self._index
+        for entry in self._cache.mark_stale(tickers):
+            for sub in index.get(entry.ticker, ()):
+                sub.offer(entry.ticker, entry.element)
 
     def close(self, message: str = "server is shutting down") -> None:
         """End every stream (now and later attached) and cancel pending releases."""
@@ -202,6 +263,9 @@ class LoopSink:
 
     def reject(self, tickers: Sequence[str], reason: str) -> None:
         self._call(self._hub.reject, list(tickers), reason)
+
+    def mark_stale(self, tickers: Sequence[str]) -> None:
+        self._call(self._hub.mark_stale, list(tickers))
 
     def _call(self, fn: Callable[..., None], *args: object) -> None:
         if threading.get_ident() == self._thread:

@@ -15,6 +15,7 @@ from tickwire_server import symbols, wire
 from tickwire_server.domain import TickerResult, TickerStatus
 from tickwire_server.errors import EndReason, StreamEnded
 from tickwire_server.hub import Hub
+from tickwire_server.lag import LagWatch
 from tickwire_server.session import StreamSession
 from tickwire_server.subscriber import Subscriber
 
@@ -53,6 +54,7 @@ class MarketDataService:
     def __init__(self, hub: Hub, limits: StreamLimits) -> None:
         self._hub = hub
         self._limits = limits
+        self._lag = LagWatch(limits.max_lag)
 
     # Streams --------------------------------------------------------------
 
@@ -127,36 +129,45 @@ class MarketDataService:
         """Send everything the subscriber has pending, as it comes, plus heartbeats.
 
         Returns why the stream must end: a write the client does not accept
-        within `max_lag` is LAGGING; otherwise whatever ended the subscriber.
+        within `max_lag` (see `LagWatch`) is LAGGING; otherwise whatever ended
+        the subscriber.
         The caller releases the subscriber before reporting the status, since
         the status itself may wait behind unread data.
         """
         loop = asyncio.get_running_loop()
         beat_every = self._limits.heartbeat_interval
-        max_lag = self._limits.max_lag
         next_beat = loop.time() + beat_every
+        task = asyncio.current_task()
+        assert task is not None
+        lag = self._lag
+        since = lag.since  # loop time the pending write began, 0.0 when not writing
+        lag.register(task)
         try:
-            async with asyncio.timeout(None) as deadline:
-                while True:
-                    frames = await sub.next_frames(max(0.0, next_beat - loop.time()))
-                    now = loop.time()
-                    if now >= next_beat:
-                        frames.append(wire.heartbeat_frame())
-                        next_beat = now + beat_every
-                    deadline.reschedule(now + max_lag)
-                    for frame in frames:
-                        await context.write(frame)
-                    deadline.reschedule(None)
-        except TimeoutError:
+            while True:
+                frames = await sub.next_frames(max(0.0, next_beat - loop.time()))
+                now = loop.time()
+                if now >= next_beat:
+                    frames.append(wire.heartbeat_frame())
+                    next_beat = now + beat_every
+                since[task] = now
+                for frame in frames:
+                    await context.write(frame)
+                since[task] = 0.0
+        except asyncio.CancelledError:
+            if not lag.lagging(task):
+                raise  # the call itself was cancelled
+            task.uncancel()
             ended = StreamEnded(
                 EndReason.LAGGING,
-                f"the client accepted no data for {max_lag:g} s and fell behind "
+                f"the client accepted no data for {lag.max_lag:g} s and fell behind "
                 f"({sub.conflated_total} updates conflated); ending the stream",
             )
             log.warning("%s", ended.message)
             return ended
         except StreamEnded as ended:
             return ended
+        finally:
+            lag.unregister(task)
 
     # Unary ------------------------------------------------------------------
 
@@ -167,9 +178,7 @@ class MarketDataService:
         cache = self._hub.cache
         if not request.tickers:
             entries = cache.snapshot()
-            return pb.GetSnapshotResponse(
-                prices=[e.as_state(pb.DATA_STATE_SNAPSHOT) for e in entries]
-            )
+            return pb.GetSnapshotResponse(prices=[e.snapshot_update() for e in entries])
         response = pb.GetSnapshotResponse()
         results: list[TickerResult] = []
         seen: set[str] = set()
@@ -182,7 +191,7 @@ class MarketDataService:
                 reason = symbols.invalid_reason(raw)
                 results.append(TickerResult(raw, TickerStatus.INVALID_SYMBOL, reason))
             elif (entry := cache.get(symbol)) is not None:
-                response.prices.append(entry.as_state(pb.DATA_STATE_SNAPSHOT))
+                response.prices.append(entry.snapshot_update())
                 results.append(TickerResult(symbol, TickerStatus.OK))
             elif not self._hub.source.knows(symbol):
                 results.append(TickerResult(symbol, TickerStatus.UNKNOWN_TICKER))

@@ -17,7 +17,9 @@ class Subscriber:
     """The server side of one price stream, with no gRPC in it.
 
     The hub offers encoded price elements; at most one is pending per ticker
-    (latest wins) and each overwrite is counted as conflated. Control frames
+    (latest wins) and each overwrite is counted as conflated. A whole
+    `SharedBatch` offered to an empty mailbox is kept by reference (no copy)
+    and, unless split or conflated, sent as the batch's own shared frame. Control frames
     (acks, heartbeats, market status) queue in order and are never dropped;
     a client that lets more than `max_controls` pile up is ended. The send
     loop calls `next_frames`, which drains everything pending into as few
@@ -29,6 +31,7 @@ class Subscriber:
         "tickers",
         "_conflated_sent",
         "_prices",
+        "_shared",
         "_conflated",
         "_controls",
         "_wake",
@@ -41,6 +44,7 @@ class Subscriber:
         self.tickers: set[str] = set()
         self._conflated_sent = 0
         self._prices: dict[str, bytes] = {}
+        self._shared: wire.SharedBatch | None = None  # pending instead of _prices
         self._conflated = 0
         self._controls: deque[bytes] = deque()
         self._wake = asyncio.Event()
@@ -50,15 +54,47 @@ class Subscriber:
 
     def offer(self, ticker: str, element: bytes) -> None:
         """Queue a price element for `ticker`, replacing one still pending."""
+        if self._shared is not None:
+            self._own()
         prices = self._prices
         if ticker in prices:
             self._conflated += 1
         prices[ticker] = element
         self._wake.set()
 
+    def offer_all(self, batch: wire.SharedBatch) -> None:
+        """Queue every element of `batch`, each as `offer` would (latest wins).
+
+        One wake-up for the lot. An empty mailbox just keeps the batch, and
+        so does one holding only an older batch of no other tickers (all of
+        which it overwrites: counted as conflated). Otherwise one dict update,
+        and what it overwrote is counted (size before + offered - size after).
+        """
+        shared = self._shared
+        if shared is None and not self._prices:
+            self._shared = batch
+        elif shared is not None and (shared.keys is batch.keys or shared.keys <= batch.keys):
+            self._conflated += len(shared.elements)
+            self._shared = batch
+        else:
+            self._own()
+            prices = self._prices
+            before = len(prices)
+            prices.update(batch.elements)
+            self._conflated += before + len(batch.elements) - len(prices)
+        self._wake.set()
+
     def discard(self, ticker: str) -> None:
         """Drop a pending price of a ticker the stream no longer has."""
+        if self._shared is not None:
+            self._own()
         self._prices.pop(ticker, None)
+
+    def _own(self) -> None:
+        """Turn a kept shared batch, if any, into this mailbox's own pending prices."""
+        if self._shared is not None:
+            self._prices.update(self._shared.elements)
+            self._shared = None
 
     def push(self, frame: bytes) -> None:
         """Queue a control frame; ends the stream when too many are waiting."""
@@ -92,6 +128,8 @@ class Subscriber:
     @property
     def pending(self) -> int:
         """How many price elements wait to be sent."""
+        if self._shared is not None:
+            return len(self._shared.elements)
         return len(self._prices)
 
     async def next_frames(self, max_wait: float | None) -> list[bytes]:
@@ -102,7 +140,7 @@ class Subscriber:
         Raises:
             StreamEnded: the stream was ended; pending output is dropped.
         """
-        if not (self._prices or self._controls or self._ended):
+        if not (self._prices or self._shared or self._controls or self._ended):
             self._wake.clear()
             try:
                 async with asyncio.timeout(max_wait):
@@ -113,16 +151,23 @@ class Subscriber:
             raise self._ended
         frames = list(self._controls)
         self._controls.clear()
-        if self._prices:
+        if self._prices or self._shared:
             frames.extend(self._drain_prices())
         return frames
 
     def _drain_prices(self) -> list[bytes]:
-        elements = list(self._prices.values())
-        self._prices.clear()
         conflated, self._conflated = self._conflated, 0
         self._conflated_sent += conflated
-        frame = wire.prices_frame(elements, conflated)
+        shared, self._shared = self._shared, None
+        if shared is not None:
+            frame = shared.frame(conflated)
+            if len(frame) <= self._max_frame_bytes:
+                return [frame]
+            elements = list(shared.elements.values())
+        else:
+            elements = list(self._prices.values())
+            self._prices.clear()
+            frame = wire.prices_frame(elements, conflated)
         if len(frame) <= self._max_frame_bytes:
             return [frame]
         limit = self._max_frame_bytes - _FRAME_OVERHEAD

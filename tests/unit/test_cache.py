@@ -283,3 +283,44 @@ def test_concurrent_batches_keep_per_ticker_sequences_and_version_exact() -> Non
     assert cache.version == sum(expected.values())
     assert cache.rejected == n_threads * n_batches
     assert cache.get("BAD") is None
+
+
+# Stale marking ---------------------------------------------------------------------------
+
+
+def test_mark_stale_flags_cached_prices_and_keeps_sequence_and_version() -> None:
+    cache = PriceCache()
+    cache.apply([Quote("AAPL", 190.0, T0), Quote("MSFT", 410.0, T0)])
+    [entry] = cache.mark_stale(["AAPL", "NVDA"])  # NVDA has no price: skipped
+    assert entry.stale and entry.update.state == pb.DATA_STATE_STALE
+    assert (entry.ticker, entry.price, entry.sequence) == ("AAPL", 190.0, 1)
+    assert list(_batch(entry.element).updates) == [entry.update]
+    assert entry.snapshot_element() == entry.element  # a snapshot of it says stale too
+    assert entry.snapshot_update().state == pb.DATA_STATE_STALE
+    assert cache.get("AAPL") is entry
+    assert cache.version == 2
+    assert cache.mark_stale(["AAPL"]) == []  # already stale
+    fresh = cache.get("MSFT")
+    assert fresh is not None and not fresh.stale
+    assert fresh.snapshot_update().state == pb.DATA_STATE_SNAPSHOT
+
+
+def test_the_next_quote_after_stale_is_live_again() -> None:
+    cache = PriceCache()
+    cache.apply([Quote("AAPL", 190.0, T0)])
+    cache.mark_stale(["AAPL"])
+    [entry] = cache.apply([Quote("AAPL", 191.0, T0 + 1)])
+    assert not entry.stale
+    assert (entry.update.state, entry.update.sequence) == (pb.DATA_STATE_LIVE, 2)
+    assert entry.update.previous_price == 190.0
+
+
+def test_the_update_message_is_decoded_from_the_element_on_demand() -> None:
+    cache = PriceCache()
+    cache.apply([Quote("AAPL", 100.0, T0)])
+    (entry,) = cache.apply([Quote("AAPL", 101.0, T0 + 5, open=99.0)])
+    assert (entry.ticker, entry.price, entry.sequence) == ("AAPL", 101.0, 2)
+    assert entry.update.previous_price == 100.0 and entry.update.open == 99.0
+    batch = pb.PriceBatch()
+    batch.updates.append(entry.update)
+    assert batch.SerializeToString() == entry.element

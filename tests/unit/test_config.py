@@ -251,3 +251,101 @@ def test_unix_socket_takes_precedence_over_host_and_port(tmp_path: Path) -> None
 def test_unix_socket_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TICKWIRE_UNIX_SOCKET", "/tmp/tw.sock")
     assert config.load().address == "unix:/tmp/tw.sock"
+
+
+# Massive --------------------------------------------------------------------------------
+
+
+def test_a_massive_key_and_no_named_source_selects_massive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MASSIVE_API_KEY", "sk-abc")
+    s = config.load()
+    assert s.source == "massive"
+    assert s.massive_api_key is not None and s.massive_api_key.get_secret_value() == "sk-abc"
+    assert (s.massive_mode, s.massive_rest_url, s.massive_ws_url) == (
+        "rest",
+        "https://api.massive.com",
+        "wss://socket.massive.com",
+    )
+    assert (s.massive_poll_interval, s.massive_trades) == (15.0, False)
+
+
+@pytest.mark.parametrize("how", ["variable", "flag"])
+def test_a_named_source_wins_over_the_key(how: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MASSIVE_API_KEY", "sk-abc")
+    if how == "variable":
+        monkeypatch.setenv("TICKWIRE_SOURCE", "simulator")
+        assert config.load().source == "simulator"
+    else:
+        assert config.load(["--source", "simulator"]).source == "simulator"
+
+
+def test_a_blank_key_does_not_select_massive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MASSIVE_API_KEY", "  ")
+    assert config.load().source == "simulator"
+
+
+def test_the_massive_source_without_a_key_is_a_validation_error() -> None:
+    with pytest.raises(ValidationError, match="needs an API key: set MASSIVE_API_KEY"):
+        config.load(["--source", "massive"])
+
+
+def test_the_key_is_read_from_the_dotenv_file_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MASSIVE_API_KEY", raising=False)
+    (tmp_path / ".env").write_text("MASSIVE_API_KEY=sk-from-file\n")
+    assert config.load().source == "massive"
+
+
+def test_massive_variables_and_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MASSIVE_API_KEY", "sk-abc")
+    monkeypatch.setenv("TICKWIRE_MASSIVE_MODE", "websocket")
+    monkeypatch.setenv("TICKWIRE_MASSIVE_REST_URL", "http://127.0.0.1:8080/")
+    monkeypatch.setenv("TICKWIRE_MASSIVE_WS_URL", "ws://127.0.0.1:8081")
+    monkeypatch.setenv("TICKWIRE_MASSIVE_POLL_INTERVAL", "5")
+    s = config.load(["--massive-poll-interval", "2.5", "--massive-trades", "true"])
+    assert s.massive_mode == "websocket"
+    assert s.massive_rest_url == "http://127.0.0.1:8080"
+    assert s.massive_ws_url == "ws://127.0.0.1:8081"
+    assert s.massive_poll_interval == 2.5
+    assert s.massive_trades is True
+
+
+def test_the_key_is_never_shown(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MASSIVE_API_KEY", "sk-secret-123")
+    s = config.load()
+    assert "sk-secret-123" not in repr(s) + str(s) + s.model_dump_json()
+    with pytest.raises(SystemExit):
+        config.load(["--help"])
+    assert "api-key" not in capsys.readouterr().out  # no flag invites it onto a command line
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("massive_rest_url", "ftp://api.massive.com"),
+        ("massive_rest_url", "wss://api.massive.com"),
+        ("massive_ws_url", "https://socket.massive.com"),
+        ("massive_ws_url", "ws://"),
+        ("massive_mode", "grpc"),
+        ("massive_poll_interval", "0"),
+        ("massive_breaker_threshold", "0"),
+    ],
+)
+def test_bad_massive_values_name_their_field(
+    field: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(f"TICKWIRE_{field.upper()}", value)
+    with pytest.raises(ValidationError) as info:
+        config.load()
+    assert _error_fields(info.value) == {field}
+
+
+def test_build_source_makes_the_massive_source() -> None:
+    from tickwire_server.sources import build_source
+    from tickwire_server.sources.massive import MassiveSource
+
+    source = build_source(Settings(massive_api_key="sk-abc", massive_mode="websocket"))
+    assert isinstance(source, MassiveSource) and source.name == "massive"

@@ -474,3 +474,76 @@ def test_loop_sink_drops_batches_after_the_loop_closed() -> None:
     assert not thread.is_alive()
     assert errors == []
     assert hub.cache.version == 0
+
+
+# Stale marking -----------------------------------------------------------------------------
+
+
+async def test_mark_stale_reoffers_the_cached_price_as_stale_to_its_subscribers() -> None:
+    source, hub = await _hub(universe={"AAPL": 190.0, "MSFT": 410.0})
+    aapl, msft = _attach(hub, "AAPL"), _attach(hub, "MSFT")
+    await _frames(aapl)
+    await _frames(msft)  # their snapshots
+    hub.mark_stale(["AAPL", "NVDA"])
+    [update] = _updates(await _frames(aapl))
+    assert (update.ticker, update.price, update.sequence) == ("AAPL", 190.0, 1)
+    assert update.state == pb.DATA_STATE_STALE
+    assert msft.pending == 0
+    hub.mark_stale(["AAPL"])  # already stale: not offered again
+    assert aapl.pending == 0
+
+    late = _attach(hub, "AAPL")
+    assert [u.state for u in _updates(await _frames(late))] == [pb.DATA_STATE_STALE]
+    source.push({"AAPL": 191.0})
+    [live] = _updates(await _frames(aapl))
+    assert (live.state, live.sequence, live.previous_price) == (pb.DATA_STATE_LIVE, 2, 190.0)
+
+
+async def test_loop_sink_hands_stale_marks_from_another_thread() -> None:
+    source = ScriptedSource({"AAPL": 190.0})
+    hub = Hub(source, PriceCache(), release_grace=0.0)
+    sink = LoopSink(hub)
+    await source.start(sink)
+    sub = _attach(hub, "AAPL")
+    await _frames(sub)
+    thread = _run_in_thread(lambda: sink.mark_stale(["AAPL"]))
+    updates = _updates(await _frames(sub, None))  # waits for the hand-over itself
+    thread.join(timeout=TIMEOUT)
+    assert not thread.is_alive()
+    assert [(u.ticker, u.state) for u in updates] == [("AAPL", pb.DATA_STATE_STALE)]
+
+
+# Wide fan-out: a batch bringing every subscriber several updates ------------------
+
+
+async def test_a_wide_batch_reaches_whole_and_partial_subscribers_alike() -> None:
+    source, hub = await _hub()
+    tickers = [f"T{i:03d}" for i in range(20)]
+    whole = [_attach(hub, *tickers) for _ in range(3)]
+    part = _attach(hub, "T001", "T002", "ZZZ")
+    source.push({t: 100.0 for t in tickers})
+    source.push({t: 101.0 for t in tickers})
+    frames = [await _frames(sub) for sub in whole]
+    for responses in frames:
+        updates = _updates(responses)
+        assert sorted(u.ticker for u in updates) == tickers
+        assert {u.price for u in updates} == {101.0}
+        assert sum(r.prices.conflated for r in responses) == 20
+    updates = _updates(await _frames(part))
+    assert sorted((u.ticker, u.price) for u in updates) == [("T001", 101.0), ("T002", 101.0)]
+
+
+async def test_a_wide_batch_follows_subscription_changes() -> None:
+    source, hub = await _hub()
+    tickers = [f"T{i:03d}" for i in range(10)]
+    subs = [_attach(hub, *tickers) for _ in range(2)]
+    source.push({t: 100.0 for t in tickers})
+    for sub in subs:
+        await _frames(sub)
+    hub.remove(subs[0], ["T000"])
+    late = _attach(hub, *tickers)
+    await _frames(late)  # its snapshots
+    source.push({t: 102.0 for t in tickers})
+    assert sorted(u.ticker for u in _updates(await _frames(subs[0]))) == tickers[1:]
+    assert sorted(u.ticker for u in _updates(await _frames(subs[1]))) == tickers
+    assert sorted(u.ticker for u in _updates(await _frames(late))) == tickers

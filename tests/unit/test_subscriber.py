@@ -329,3 +329,70 @@ async def test_ended_stream_keeps_raising() -> None:
     for _ in range(2):
         with pytest.raises(StreamEnded):
             await _next(sub, None)
+
+
+# Whole batches (the hub's wide fan-out) -------------------------------------------
+
+
+def _shared(*tickers: str, sequence: int = 1) -> wire.SharedBatch:
+    elements = {t: _element(t, sequence) for t in tickers}
+    return wire.SharedBatch(elements, frozenset(elements))
+
+
+async def test_a_whole_batch_in_an_empty_mailbox_is_sent_as_its_shared_frame() -> None:
+    a, b = Subscriber(), Subscriber()
+    batch = _shared("AAPL", "MSFT")
+    a.offer_all(batch)
+    b.offer_all(batch)
+    assert a.pending == 2
+    (frame_a,), (frame_b,) = await _next(a), await _next(b)
+    assert frame_a is frame_b  # assembled once
+    assert [u.ticker for u in _prices(frame_a).updates] == ["AAPL", "MSFT"]
+    assert _prices(frame_a).conflated == 0
+
+
+async def test_a_newer_whole_batch_replaces_an_older_one_and_counts_it_conflated() -> None:
+    sub = Subscriber()
+    sub.offer_all(_shared("AAPL", "MSFT", sequence=1))
+    sub.offer_all(_shared("AAPL", "MSFT", sequence=2))
+    (frame,) = await _next(sub)
+    batch = _prices(frame)
+    assert [(u.ticker, u.sequence) for u in batch.updates] == [("AAPL", 2), ("MSFT", 2)]
+    assert batch.conflated == 2
+    assert sub.conflated_total == 2
+
+
+async def test_a_whole_batch_merges_into_pending_prices_like_single_offers() -> None:
+    sub = Subscriber()
+    sub.offer("AAPL", _element("AAPL", 1))
+    sub.offer("V", _element("V", 1))
+    sub.offer_all(_shared("AAPL", "MSFT", sequence=2))
+    assert sub.pending == 3
+    (frame,) = await _next(sub)
+    batch = _prices(frame)
+    assert sorted((u.ticker, u.sequence) for u in batch.updates) == [
+        ("AAPL", 2),
+        ("MSFT", 2),
+        ("V", 1),
+    ]
+    assert batch.conflated == 1
+
+
+async def test_single_offers_and_discards_after_a_whole_batch_apply_to_a_copy() -> None:
+    batch = _shared("AAPL", "MSFT")
+    sub = Subscriber()
+    sub.offer_all(batch)
+    sub.discard("MSFT")
+    sub.offer("AAPL", _element("AAPL", 2))
+    assert sorted(batch.elements) == ["AAPL", "MSFT"]  # the shared batch is untouched
+    (frame,) = await _next(sub)
+    assert [(u.ticker, u.sequence) for u in _prices(frame).updates] == [("AAPL", 2)]
+    assert _prices(frame).conflated == 1
+
+
+async def test_a_shared_frame_over_the_cap_is_split_like_any_other() -> None:
+    sub = Subscriber(max_frame_bytes=200)
+    sub.offer_all(_shared(*[f"T{i:03d}" for i in range(30)]))
+    frames = await _next(sub)
+    assert len(frames) > 1 and all(len(f) <= 200 for f in frames)
+    assert sum(len(_prices(f).updates) for f in frames) == 30

@@ -247,3 +247,44 @@ def test_ticker_info_copies_the_metadata() -> None:
     assert info == pb.TickerInfo(
         ticker="AAPL", name="Apple Inc.", sector="tech", seed_price=190.0, active=True
     )
+
+
+# The hand-written LIVE element encoder ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("price", "previous", "sequence", "ns", "bars"),
+    [
+        (101.5, 100.0, 2, 1_700_000_000_123_456_789, {}),
+        (99.0, 100.0, 300, 1_700_000_000_000_000_000, {}),
+        (100.0, 100.0, 1, 1_700_000_000_000_000_001, {}),
+        (5e-9, 5e-9 + 1e-300, 2**40, 0, {}),
+        (190.0, 180.0, 7, 1_700_000_000_5, {"open": 1.0, "high": 0.0, "volume": 1e6}),
+        (
+            190.0,
+            190.0,
+            16_384,
+            -5_000_000_001,
+            {"low": 2.0, "close": 3.0, "vwap": 4.0, "transactions": 2**33},
+        ),
+    ],
+)
+def test_live_element_is_byte_for_byte_the_built_message(
+    price: float, previous: float, sequence: int, ns: int, bars: dict[str, Any]
+) -> None:
+    from tickwire_server.cache import build_update
+    from tickwire_server.domain import Quote
+
+    quote = Quote("BRK.B", price, ns, **bars)
+    prior = pb.PriceUpdate(ticker="BRK.B", price=previous, sequence=sequence - 1)
+    expected = wire.update_element(build_update(quote, prior))
+    assert wire.live_element(quote, previous, sequence) == expected
+
+
+def test_a_shared_batch_frame_is_the_frame_of_its_elements() -> None:
+    updates = [pb.PriceUpdate(ticker=t, price=1.0, sequence=3) for t in ("A", "B", "C")]
+    elements = {u.ticker: wire.update_element(u) for u in updates}
+    batch = wire.SharedBatch(elements, frozenset(elements))
+    assert batch.frame() == wire.prices_frame(elements.values())
+    assert batch.frame() is batch.frame()
+    assert batch.frame(7) == wire.prices_frame(elements.values(), conflated=7)

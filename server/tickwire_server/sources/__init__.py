@@ -20,4 +20,8 @@ def build_source(settings: Settings) -> PriceSource:
         return SimulatorSource(
             tickers=settings.tickers, interval=settings.interval, seed=settings.seed
         )
+    if settings.source == "massive":
+        from tickwire_server.sources.massive import MassiveOptions, MassiveSource
+
+        return MassiveSource(MassiveOptions.from_settings(settings))
     raise ValueError(f"unknown source {settings.source!r}")

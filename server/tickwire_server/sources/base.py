@@ -20,6 +20,12 @@ class PriceSink(Protocol):
     def reject(self, tickers: Sequence[str], reason: str) -> None:
         """Report tickers the upstream turned out not to know."""
 
+    def mark_stale(self, tickers: Sequence[str]) -> None:
+        """Report that the latest prices of `tickers` are no longer being refreshed.
+
+        Their cached prices turn DATA_STATE_STALE until the next update of each.
+        """
+
 
 class PriceSource(Protocol):
     """A pluggable upstream of prices.

@@ -1,0 +1,174 @@
+"""One measured load: a server process, client processes, a common window.
+
+`run_load` starts the server, waits for it to serve, starts the clients,
+waits until every stream has its first message, then opens the same
+measurement window for all of them and reads the server's CPU and memory
+around it. Everything is killed when it returns or fails.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bench.proc import Procs
+
+GRPC_SERVERS = {
+    "tickwire": "bench.target",
+    "naive": "bench.peers.naive",
+    "ceiling": "bench.peers.ceiling",
+    "sse": "bench.peers.sse",
+}
+
+
+@dataclass
+class Load:
+    """What to run: a design, its universe and rate, and the client side."""
+
+    design: str
+    tickers: int
+    hz: float
+    streams: int
+    per_stream: int
+    seconds: float
+    client_procs: int = 2
+    streams_per_channel: int = 1
+    latency: bool = False
+    settle: float = 1.0
+    connect_timeout: float = 60.0
+    server_args: list[str] = field(default_factory=list)
+    server_env: dict[str, str] = field(default_factory=dict)
+    client_nice: int = 0
+    slow_streams: int = 0
+    slow_pause: float = 0.0
+
+
+@dataclass
+class Outcome:
+    """What a load measured."""
+
+    updates_per_s: float
+    frames_per_s: float
+    bytes_per_s: float
+    server_cpu: float
+    rss_before: int
+    rss_connected: int
+    rss_after: int
+    streams: int
+    connected: int
+    receiving: int
+    latency_ms: dict[str, float]
+    statuses: dict[str, int]
+    slow: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def percentiles(samples_us: np.ndarray) -> dict[str, float]:
+    """p50, p99, p99.9 and max in milliseconds (empty when there are no samples)."""
+    if samples_us.size == 0:
+        return {}
+    p50, p99, p999 = np.percentile(samples_us, [50, 99, 99.9]) / 1000.0
+    return {
+        "p50": round(float(p50), 3),
+        "p99": round(float(p99), 3),
+        "p99.9": round(float(p999), 3),
+        "max": round(float(samples_us.max()) / 1000.0, 3),
+        "samples": int(samples_us.size),
+    }
+
+
+def run_load(load: Load) -> Outcome:
+    """Run `load` once and measure it."""
+    module = GRPC_SERVERS[load.design]
+    kind = "sse" if load.design == "sse" else "grpc"
+    with Procs() as procs, tempfile.TemporaryDirectory(prefix="tickwire-bench-") as tmp:
+        server = procs.start(
+            module,
+            "--tickers", load.tickers,
+            "--hz", load.hz,
+            "--max-seconds", load.seconds + load.connect_timeout + 60,
+            *load.server_args,
+            name=load.design,
+            **load.server_env,
+        )  # fmt: skip
+        target = server.expect("ready", 30)["target"]
+        rss_before = server.rss()
+        clients = []
+        specs = _split(load.streams, load.client_procs)
+        if load.slow_streams:
+            specs.append((load.streams, load.slow_streams))
+        for n, (first, count) in enumerate(specs):
+            slow = first >= load.streams
+            samples = os.path.join(tmp, f"samples-{n}.f32")
+            args: list[object] = [
+                kind, "--target", target,
+                "--streams", count, "--first-stream", first,
+                "--streams-per-channel", load.streams_per_channel,
+                "--universe", load.tickers, "--per-stream", load.per_stream,
+                "--deadline", load.seconds + load.connect_timeout + 30,
+            ]  # fmt: skip
+            if slow:
+                args += ["--pause", load.slow_pause]
+            elif load.latency:
+                args += ["--latency", "--samples", samples]
+            client = procs.start("bench.clients", *args, name=f"client-{n}")
+            if load.client_nice:
+                os.setpriority(os.PRIO_PROCESS, client.pid, load.client_nice)
+            clients.append((client, samples))
+        for client, _ in clients:
+            client.expect("connected", load.connect_timeout)
+        rss_connected = server.rss()
+        start = time.time_ns() + int(load.settle * 1e9)
+        end = start + int(load.seconds * 1e9)
+        for client, _ in clients:
+            client.send(f"{start} {end}")
+        time.sleep(max(0.0, (start - time.time_ns()) / 1e9))
+        cpu0, t0 = server.cpu_seconds(), time.monotonic()
+        time.sleep(max(0.0, (end - time.time_ns()) / 1e9))
+        cpu1, t1 = server.cpu_seconds(), time.monotonic()
+        rss_after = server.rss()
+        wait = load.slow_pause + 30 if load.slow_streams else 30
+        results = [c.expect("result", wait) for c, _ in clients]
+        healthy = results[: len(results) - (1 if load.slow_streams else 0)]
+        samples_us = np.concatenate(
+            [np.fromfile(s, dtype=np.float32) for _, s in clients if os.path.exists(s)]
+            or [np.empty(0, dtype=np.float32)]
+        )
+    statuses: dict[str, int] = {}
+    for r in healthy:
+        for code, count in r["statuses"].items():
+            statuses[code] = statuses.get(code, 0) + count
+    return Outcome(
+        updates_per_s=sum(r["updates"] for r in healthy) / load.seconds,
+        frames_per_s=sum(r["frames"] for r in healthy) / load.seconds,
+        bytes_per_s=sum(r["bytes"] for r in healthy) / load.seconds,
+        server_cpu=round((cpu1 - cpu0) / (t1 - t0), 3),
+        rss_before=rss_before,
+        rss_connected=rss_connected,
+        rss_after=rss_after,
+        streams=load.streams,
+        connected=sum(r["connected"] for r in healthy),
+        receiving=sum(r["receiving"] for r in healthy),
+        latency_ms=percentiles(samples_us.astype(np.float64)),
+        statuses=statuses,
+        slow=results[-1] if load.slow_streams else {},
+    )
+
+
+def _split(streams: int, procs: int) -> list[tuple[int, int]]:
+    """(first stream, count) per client process, as even as possible."""
+    procs = max(1, min(procs, streams))
+    base, extra = divmod(streams, procs)
+    out, first = [], 0
+    for i in range(procs):
+        count = base + (i < extra)
+        out.append((first, count))
+        first += count
+    return out

@@ -1,0 +1,128 @@
+"""Results out: the table on stdout, `latest.json` and the `latest.png` chart.
+
+The JSON is nested, scenario -> metric -> value (so `fanout.ratio_vs_naive`
+is `data["fanout"]["ratio_vs_naive"]`), with a `machine` section (cores,
+memory, versions) and `targets` (each target, its value and whether it holds).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import grpc
+import psutil
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    return {
+        "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "grpcio": grpc.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def targets(data: dict[str, Any]) -> dict[str, Any]:
+    """Each DESIGN.md target with the measured value and whether it holds."""
+    fan, lat, st, sim = (data.get(k, {}) for k in ("fanout", "latency", "streams", "simulator"))
+    checks = {
+        "fanout.ratio_vs_naive >= 35": (fan.get("ratio_vs_naive"), lambda v: v >= 35),
+        "fanout.ratio_vs_ceiling >= 0.8": (fan.get("ratio_vs_ceiling"), lambda v: v >= 0.8),
+        "latency.p99_ms <= 5": (lat.get("p99_ms"), lambda v: v <= 5),
+        "streams.count >= 10000": (st.get("count"), lambda v: v >= 10_000),
+        "simulator.step_ms_10000 <= 2": (sim.get("step_ms_10000"), lambda v: v <= 2),
+        "simulator.ratio_vs_cholesky >= 10": (sim.get("ratio_vs_cholesky"), lambda v: v >= 10),
+    }
+    return {
+        name: {"value": value, "holds": None if value is None else bool(test(value))}
+        for name, (value, test) in checks.items()
+    }
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return "—" if value is None else str(value)
+
+
+def table(data: dict[str, Any]) -> str:
+    """A markdown table: one row per scenario metric, then per-design rows, then targets."""
+    lines = ["| scenario | metric | value |", "|---|---|---|"]
+    for scenario, metrics in data.items():
+        if scenario in ("machine", "targets", "quick") or not isinstance(metrics, dict):
+            continue
+        for metric, value in metrics.items():
+            if isinstance(value, dict | list) or metric == "note":
+                continue
+            lines.append(f"| {scenario} | {metric} | {_fmt(value)} |")
+    lines += ["", "| design | fan-out updates/s | server CPU | latency p50 / p99 / p99.9 ms |"]
+    lines.append("|---|---|---|---|")
+    fan = data.get("fanout", {}).get("designs", {})
+    lat = data.get("latency", {}).get("designs", {})
+    for design in dict.fromkeys([*fan, *lat]):
+        f, lt = fan.get(design, {}), lat.get(design, {})
+        pct = " / ".join(_fmt(lt.get(k)) for k in ("p50", "p99", "p99.9")) if lt else "—"
+        lines.append(
+            f"| {design} | {_fmt(f.get('updates_per_s'))} | {_fmt(f.get('server_cpu'))} | {pct} |"
+        )
+    lines += ["", "| target | value | holds |", "|---|---|---|"]
+    for name, check in data.get("targets", {}).items():
+        holds = {True: "yes", False: "**no**", None: "—"}[check["holds"]]
+        lines.append(f"| {name} | {_fmt(check['value'])} | {holds} |")
+    return "\n".join(lines)
+
+
+def chart(data: dict[str, Any], path: Path) -> None:
+    """Fan-out throughput per design and latency percentiles per design, one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6))
+    fan = data.get("fanout", {}).get("designs", {})
+    names = list(fan)
+    values = [fan[n]["updates_per_s"] for n in names]
+    bars = left.bar(names, values, color=["#1f77b4", "#7f7f7f", "#d62728", "#ff7f0e"][: len(names)])
+    left.set_yscale("log")
+    left.set_ylabel("delivered updates/s (log)")
+    left.set_title("Fan-out: 50 subscribers x 500 tickers, source flat out")
+    for bar, value in zip(bars, values, strict=True):
+        left.annotate(f"{value:,.0f}", (bar.get_x() + bar.get_width() / 2, value), ha="center",
+                      va="bottom", fontsize=8)  # fmt: skip
+    lat = data.get("latency", {}).get("designs", {})
+    keys = ("p50", "p99", "p99.9")
+    width = 0.8 / max(1, len(lat))
+    for i, (name, row) in enumerate(lat.items()):
+        xs = [k + i * width for k in range(len(keys))]
+        right.bar(xs, [row.get(k, 0) for k in keys], width, label=name)
+    right.set_xticks([k + width * (len(lat) - 1) / 2 for k in range(len(keys))], keys)
+    right.set_yscale("log")
+    right.set_ylabel("publish -> client, ms (log)")
+    right.set_title("Latency: 100 subscribers x 500 tickers at 2 Hz")
+    right.axhline(5, color="grey", linestyle="--", linewidth=0.8)
+    right.legend()
+    cores = data.get("machine", {}).get("cores")
+    fig.suptitle(f"tickwire bench ({cores} cores, loopback, one run)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(data: dict[str, Any], out_dir: Path, stem: str = "latest") -> tuple[Path, Path]:
+    """Write `<stem>.json` and `<stem>.png` into `out_dir`; return both paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, png_path = out_dir / f"{stem}.json", out_dir / f"{stem}.png"
+    tmp = json_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(json_path)
+    chart(data, png_path)
+    return json_path, png_path

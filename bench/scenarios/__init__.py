@@ -1,0 +1,22 @@
+"""The benchmark scenarios, in the order `python -m bench` runs them.
+
+Each module has `run(quick: bool) -> dict`: its metrics, plus per-design
+detail under "designs" where it compares designs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bench.scenarios import fanout, latency, simulator, slow_consumer, streams
+
+Scenario = Callable[[bool], dict[str, Any]]
+
+SCENARIOS: dict[str, Scenario] = {
+    "fanout": fanout.run,
+    "latency": latency.run,
+    "streams": streams.run,
+    "slow_consumer": slow_consumer.run,
+    "simulator": simulator.run,
+}

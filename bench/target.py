@@ -1,0 +1,92 @@
+"""The server under test: a real `TickwireServer` fed by the benchmark `Feed`.
+
+`python -m bench.target --tickers 500 --hz 0` serves tickwire on a free
+loopback port with a source that publishes as fast as the loop allows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+from bench.feed import Feed, drive
+from bench.serving import ServeArgs, announce, parse, run, until_stopped
+from tickwire_server import app
+from tickwire_server.app import TickwireServer
+from tickwire_server.config import Settings
+from tickwire_server.domain import MarketState, Quote, SourceState, SourceStatus, TickerMeta
+from tickwire_server.sources.base import PriceSink
+
+
+class FeedSource:
+    """A `PriceSource` over a fixed universe that publishes `Feed` batches.
+
+    Flat out (`hz` 0) it publishes one batch of every ticker per loop turn.
+    """
+
+    name = "bench"
+
+    def __init__(self, feed: Feed, hz: float) -> None:
+        self._feed = feed
+        self._hz = hz
+        self._known = frozenset(feed.tickers)
+        self._sink: PriceSink | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, sink: PriceSink) -> None:
+        self._sink = sink
+        self._publish(self._feed.next_batch(), time.time_ns())
+        self._task = asyncio.create_task(drive(self._feed, self._publish, self._hz))
+
+    def _publish(self, batch: list[tuple[str, float]], ts: int) -> None:
+        if self._sink is not None:
+            self._sink.publish([Quote(t, p, ts) for t, p in batch])
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])
+        self._sink = None
+
+    def add_ticker(self, ticker: str) -> None:
+        """The universe is fixed: nothing to start."""
+
+    def remove_ticker(self, ticker: str) -> None:
+        """The universe is fixed: nothing to stop."""
+
+    def knows(self, ticker: str) -> bool:
+        return ticker in self._known
+
+    def tickers(self) -> list[TickerMeta]:
+        return [TickerMeta(t, active=True) for t in self._feed.tickers]
+
+    def status(self) -> SourceStatus:
+        return SourceStatus(self.name, MarketState.OPEN, SourceState.HEALTHY)
+
+
+async def serve(args: ServeArgs) -> None:
+    if os.environ.get("BENCH_NO_DRAIN"):  # lever off: grpc reads one notice per loop turn
+        setattr(app, "drain_completion_notices", lambda loop: False)  # noqa: B010
+    settings = Settings(
+        host=args.host,
+        port=args.port,
+        max_lag=args.max_lag,
+        heartbeat_interval=30.0,
+        max_tickers_per_stream=max(1000, args.tickers),
+        log_level="WARNING",
+    )
+    source = FeedSource(Feed(args.tickers), args.hz)
+    async with TickwireServer(settings, source=source) as server:
+        announce(server.target)
+        await until_stopped(args.max_seconds)
+
+
+def main() -> None:
+    args = parse(prog="bench.target")
+    run(lambda: serve(args), args.uvloop)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Tests of LagWatch: a stalled write is cancelled, idle and quick ones never are."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tickwire_server.lag import LagWatch
+
+TIMEOUT = 5.0
+
+
+async def test_a_write_pending_past_max_lag_is_cancelled_and_flagged() -> None:
+    watch = LagWatch(0.05)
+    stalled = asyncio.Event()
+
+    async def writer() -> str:
+        task = asyncio.current_task()
+        assert task is not None
+        watch.register(task)
+        try:
+            watch.since[task] = asyncio.get_running_loop().time()
+            stalled.set()
+            await asyncio.Event().wait()  # a write the client never accepts
+            return "written"
+        except asyncio.CancelledError:
+            return "lagging" if watch.lagging(task) else "cancelled"
+        finally:
+            watch.unregister(task)
+
+    async with asyncio.timeout(TIMEOUT):
+        assert await asyncio.create_task(writer()) == "lagging"
+    assert not watch.since
+
+
+async def test_an_idle_stream_is_never_cancelled_and_the_timer_stops_with_the_last() -> None:
+    watch = LagWatch(0.02)
+    done = asyncio.Event()
+
+    async def idle() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        watch.register(task)
+        try:
+            await asyncio.sleep(0.1)  # waiting for data, not writing
+        finally:
+            watch.unregister(task)
+            done.set()
+
+    async with asyncio.timeout(TIMEOUT):
+        await asyncio.create_task(idle())
+    assert watch._timer is None
