@@ -102,8 +102,8 @@ def test_dashboard_renders_prices_changes_arrows_sparklines_and_status() -> None
     dashboard.apply(_update("AAPL", 190.0, open=190.0, direction=pb.DIRECTION_FLAT))
     for price in (191.0, 192.0, 193.5):
         dashboard.apply(_update("AAPL", price, open=190.0, direction=pb.DIRECTION_UP))
-    dashboard.apply(_update("NVDA", 120.0, open=125.0, direction=pb.DIRECTION_DOWN,
-                            change_percent=-4.0))  # fmt: skip
+    dashboard.apply(_update("NVDA", 125.0, direction=pb.DIRECTION_FLAT))
+    dashboard.apply(_update("NVDA", 120.0, direction=pb.DIRECTION_DOWN, change_percent=-4.0))
 
     console = Console(record=True, width=120, color_system=None)
     console.print(dashboard.render())

@@ -80,12 +80,11 @@ class Dashboard:
         """Take one update into the table (and the log, when it is a notable move)."""
         row = self.rows.get(update.ticker)
         if row is None:
-            reference = update.open if update.HasField("open") else update.price
-            row = self.rows[update.ticker] = _Row(update, reference, deque(maxlen=self.history))
+            # Change is measured from the first price seen: bar fields mean
+            # different things per source (session, day or one-second bars).
+            row = self.rows[update.ticker] = _Row(update, update.price, deque(maxlen=self.history))
             if update.ticker not in self.order:
                 self.order.append(update.ticker)
-        if update.HasField("open"):
-            row.reference = update.open  # follows a server that restarted its session
         row.last = update
         row.history.append(update.price)
         if update.state == pb.DATA_STATE_LIVE and abs(update.change_percent) >= self.move_threshold:
