@@ -2,7 +2,7 @@
 
     python -m bench                 # full run (a few minutes), writes bench/results/latest.*
     python -m bench --quick         # a few seconds per scenario, writes quick.*
-    python -m bench --only fanout,latency
+    python -m bench --only fanout,latency   # writes partial.*
 
 Servers and clients run as child processes in their own process groups on
 127.0.0.1 and are killed when a scenario ends, fails or is interrupted. Run
@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"   {name} done in {time.monotonic() - t0:.0f} s", flush=True)
     data["targets"] = report.targets(data)
     data["seconds"] = round(time.monotonic() - started)
-    json_path, png_path = report.write(data, args.out, "quick" if args.quick else "latest")
+    # Only a full run replaces latest.*: it is what the README quotes.
+    stem = "quick" if args.quick else "partial" if args.only else "latest"
+    json_path, png_path = report.write(data, args.out, stem)
     print()
     print(report.table(data))
     print(f"\nwrote {json_path} and {png_path} in {data['seconds']} s")

@@ -25,12 +25,14 @@ class SourceState(enum.Enum):
     STOPPED = "stopped"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Quote:
     """One observed price of one ticker, as a source emits it.
 
     `timestamp_ns` is nanoseconds since the Unix epoch. Bar fields are None
-    when the source has none.
+    when the source has none. Treat it as immutable once handed to a sink; it
+    is not frozen because sources build one per update and a frozen
+    dataclass costs six times as much to construct.
     """
 
     ticker: str
