@@ -54,6 +54,12 @@ class TickwireServer:
             options=[
                 ("grpc.max_receive_message_length", s.max_message_bytes),
                 ("grpc.so_reuseport", 0),
+                # grpc core cancels new calls once more than 1,000 (soft, random
+                # early drop) to 3,000 (hard) wait for the application to take
+                # them: a burst of clients reconnecting after a restart would
+                # see CANCELLED. The server takes them as fast as it can anyway.
+                ("grpc.server.max_pending_requests", 20_000),
+                ("grpc.server.max_pending_requests_hard_limit", 40_000),
             ]
         )
         limits = StreamLimits(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from pathlib import Path
 
 import grpc
@@ -146,3 +147,29 @@ async def test_simulator_serves_moving_prices_over_a_unix_socket(tmp_path: Path)
         assert by_ticker["AAPL"].sector == "tech" and by_ticker["AAPL"].name
         assert "BRK.B" in by_ticker
         call.cancel()
+
+
+async def test_a_burst_of_thousands_of_new_streams_is_served_not_cancelled() -> None:
+    """Clients reconnecting together after a restart all get in (grpc's pending-call cap)."""
+    streams, per_channel = 4000, 100
+    source = ScriptedSource({f"T{i:03d}": 100.0 + i for i in range(100)})
+    async with TickwireServer(Settings(port=0, log_level="WARNING"), source=source) as server:
+        channels = [grpc.aio.insecure_channel(server.target) for _ in range(streams // per_channel)]
+        try:
+
+            async def first_prices(i: int) -> str:
+                stub = rpc.MarketDataStub(channels[i // per_channel])
+                call = stub.StreamPrices(pb.StreamPricesRequest(tickers=[f"T{i % 100:03d}"]))
+                try:
+                    await next_message(call, "prices", wait=60)
+                    return "ok"
+                except grpc.aio.AioRpcError as error:
+                    return error.code().name
+                finally:
+                    call.cancel()
+
+            async with asyncio.timeout(120):
+                outcomes = await asyncio.gather(*(first_prices(i) for i in range(streams)))
+        finally:
+            await asyncio.gather(*(c.close() for c in channels))
+    assert Counter(outcomes) == {"ok": streams}
