@@ -33,7 +33,6 @@ _F = descriptor_pb2.FieldDescriptorProto
 TYPE_BYTES, TYPE_UINT64, TYPE_MESSAGE = _F.TYPE_BYTES, _F.TYPE_UINT64, _F.TYPE_MESSAGE
 LABEL_REPEATED, LABEL_OPTIONAL = _F.LABEL_REPEATED, _F.LABEL_OPTIONAL
 MAX_SAMPLES = 4_000_000
-RAMP = 250  # streams opened per wave
 
 
 @dataclass
@@ -168,9 +167,7 @@ async def run_grpc(args: argparse.Namespace) -> Stats:
     if not os.environ.get("BENCH_NO_DRAIN"):
         drain_completion_notices(asyncio.get_running_loop())  # see tickwire_server.grpc_loop
     tasks: list[asyncio.Task[None]] = []
-    for i in range(args.streams):
-        if i and i % RAMP == 0:  # open streams in waves, as real clients arrive
-            await _settled(stats, i, tasks, 30.0)
+    for i in range(args.streams):  # all at once: the burst after a server restart
         method = channels[i // per_channel].unary_stream(
             METHOD,
             request_serializer=pb.StreamPricesRequest.SerializeToString,
@@ -230,14 +227,6 @@ async def run_sse(args: argparse.Namespace) -> Stats:
             tasks.append(asyncio.create_task(sse_stream(client, url, stats, win, args.latency)))
         await _window(stats, win, args.streams, tasks, args.deadline)
     return stats
-
-
-async def _settled(stats: Stats, count: int, tasks: list[asyncio.Task[None]], limit: float) -> None:
-    """Wait (up to `limit` s) until `count` streams have their first message or ended."""
-    loop = asyncio.get_running_loop()
-    stop_at = loop.time() + limit
-    while stats.connected + sum(stats.statuses.values()) < count and loop.time() < stop_at:
-        await asyncio.wait(tasks, timeout=0.02)  # poll; returns early if streams end
 
 
 async def _window(
