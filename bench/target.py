@@ -53,8 +53,9 @@ class FeedSource:
     def add_ticker(self, ticker: str) -> None:
         """The universe is fixed: nothing to start."""
 
-    def remove_ticker(self, ticker: str) -> None:
+    def remove_ticker(self, ticker: str) -> bool:
         """The universe is fixed: nothing to stop."""
+        return False
 
     def knows(self, ticker: str) -> bool:
         return ticker in self._known

@@ -7,6 +7,7 @@
     │            OVERFLOW    the client sent requests faster than it read answers
     │            BAD_REQUEST a request could not be parsed
     │            SHUTDOWN    the server is stopping
+    │            INTERNAL    a bug while handling a request (logged)
     └── UpstreamError        an upstream call failed; `retry_after` when it said when to retry
         ├── AuthError        the upstream rejected the API key (HTTP 401/403, auth_failed)
         ├── RateLimited      too many requests (HTTP 429), or waiting out its Retry-After
@@ -41,6 +42,7 @@ class EndReason(enum.Enum):
     OVERFLOW = "overflow"
     BAD_REQUEST = "bad request"
     SHUTDOWN = "shutdown"
+    INTERNAL = "internal"
 
 
 class StreamEnded(TickwireError):

@@ -231,16 +231,22 @@ class Hub:
         self._source.add_ticker(ticker)
 
     def _schedule_release(self, ticker: str) -> None:
+        if self._closed is not None:
+            return  # shutting down: the source is stopped as a whole
         if self._release_grace <= 0:
-            self._source.remove_ticker(ticker)
+            self._release(ticker)
             return
         loop = asyncio.get_running_loop()
         self._releases[ticker] = loop.call_later(self._release_grace, self._release, ticker)
 
     def _release(self, ticker: str) -> None:
         self._releases.pop(ticker, None)
-        if ticker not in self._index:
-            self._source.remove_ticker(ticker)
+        if ticker in self._index or self._closed is not None:
+            return
+        if self._source.remove_ticker(ticker) is not False:
+            # The source stopped producing it: a cached price would only age,
+            # so GetSnapshot and the next subscriber must not be served it.
+            self._cache.forget(ticker)
 
 
 class LoopSink:

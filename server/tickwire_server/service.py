@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import grpc
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from tickwire.v1 import market_data_pb2 as pb
-from tickwire_server import symbols, wire
-from tickwire_server.domain import TickerResult, TickerStatus
+from tickwire_server import wire
+from tickwire_server.domain import TickerResult
 from tickwire_server.errors import EndReason, StreamEnded
 from tickwire_server.hub import Hub
 from tickwire_server.lag import LagWatch
 from tickwire_server.session import StreamSession
+from tickwire_server.session import snapshot as session_snapshot
 from tickwire_server.subscriber import Subscriber
 
 log = logging.getLogger(__name__)
@@ -28,9 +30,11 @@ _END_CODES = {
     EndReason.OVERFLOW: grpc.StatusCode.RESOURCE_EXHAUSTED,
     EndReason.BAD_REQUEST: grpc.StatusCode.INVALID_ARGUMENT,
     EndReason.SHUTDOWN: grpc.StatusCode.UNAVAILABLE,
+    EndReason.INTERNAL: grpc.StatusCode.INTERNAL,
 }
 
 Context = grpc.aio.ServicerContext[bytes, bytes]
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,7 @@ class MarketDataService:
     async def Subscribe(self, requests: AsyncIterator[bytes], context: Context) -> None:
         sub, session = self._open()
         reader = asyncio.create_task(self._read_requests(requests, session))
+        reader.add_done_callback(lambda task: _end_on_failure(task, sub))
         try:
             ended = await self._pump(sub, context)
         finally:
@@ -70,18 +75,22 @@ class MarketDataService:
 
     async def StreamPrices(self, request: pb.StreamPricesRequest, context: Context) -> None:
         await self._check_request_size(len(request.tickers), context)
-        if not request.tickers:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "name at least one ticker")
         sub, session = self._open()
         try:
             results = session.subscribe(request.tickers)
+            ack = wire.ack_frame(
+                pb.SUBSCRIPTION_ACTION_SUBSCRIBE,
+                results,
+                session.tickers,
+                message="" if request.tickers else "name at least one ticker",
+            )
             if session.tickers:
-                sub.push(wire.ack_frame(pb.SUBSCRIPTION_ACTION_SUBSCRIBE, results, session.tickers))
+                sub.push(ack)
                 ended = await self._pump(sub, context)
             else:
-                ended = StreamEnded(
-                    EndReason.BAD_REQUEST, "no ticker accepted: " + _summary(results)
-                )
+                await context.write(ack)  # the first message is always the ack
+                why = _summary(results) if results else "no ticker named"
+                ended = StreamEnded(EndReason.BAD_REQUEST, "no ticker accepted: " + why)
         finally:
             session.close()
         await context.abort(_END_CODES[ended.reason], ended.message)
@@ -149,8 +158,8 @@ class MarketDataService:
                 if now >= next_beat:
                     frames.append(wire.heartbeat_frame())
                     next_beat = now + beat_every
-                since[task] = now
                 for frame in frames:
+                    since[task] = loop.time()  # lagging means no progress, not a long burst
                     await context.write(frame)
                 since[task] = 0.0
         except asyncio.CancelledError:
@@ -175,31 +184,14 @@ class MarketDataService:
         self, request: pb.GetSnapshotRequest, context: Context
     ) -> pb.GetSnapshotResponse:
         await self._check_request_size(len(request.tickers), context)
-        cache = self._hub.cache
-        if not request.tickers:
-            entries = cache.snapshot()
-            return pb.GetSnapshotResponse(prices=[e.snapshot_update() for e in entries])
-        response = pb.GetSnapshotResponse()
         results: list[TickerResult] = []
-        seen: set[str] = set()
-        for raw in request.tickers:
-            symbol = symbols.normalize(raw)
-            if symbol in seen:
-                continue
-            seen.add(symbol)
-            if not symbols.is_valid(symbol):
-                reason = symbols.invalid_reason(raw)
-                results.append(TickerResult(raw, TickerStatus.INVALID_SYMBOL, reason))
-            elif (entry := cache.get(symbol)) is not None:
-                response.prices.append(entry.snapshot_update())
-                results.append(TickerResult(symbol, TickerStatus.OK))
-            elif not self._hub.source.knows(symbol):
-                results.append(TickerResult(symbol, TickerStatus.UNKNOWN_TICKER))
-            else:
-                message = "no price yet: subscribe to start the source on it"
-                results.append(TickerResult(symbol, TickerStatus.NO_DATA, message))
-        response.results.extend(wire.ticker_results(results))
-        return response
+        if not request.tickers:
+            entries = self._hub.cache.snapshot()
+        else:
+            entries, results = session_snapshot(self._hub, request.tickers)
+        return pb.GetSnapshotResponse(
+            prices=[e.snapshot_update() for e in entries], results=wire.ticker_results(results)
+        )
 
     async def ListTickers(
         self, request: pb.ListTickersRequest, context: Context
@@ -228,16 +220,40 @@ def _summary(results: list[TickerResult]) -> str:
     return "; ".join(f"{r.ticker}: {r.message or r.status.value}" for r in results)
 
 
+def _end_on_failure(reader: asyncio.Task[None], sub: Subscriber) -> None:
+    """End the stream when its request reader failed (a bug): never leave it deaf."""
+    if reader.cancelled() or reader.exception() is None:
+        return
+    error = reader.exception()
+    log.error("handling a Subscribe request failed", exc_info=error)
+    sub.end(StreamEnded(EndReason.INTERNAL, f"internal error handling a request: {error!r}"))
+
+
 def _passthrough(frame: bytes) -> bytes:
     return frame
+
+
+def _parsed(message: type[Message], method: Callable[[Any, Context], Awaitable[_R]]) -> Any:
+    """`method` taking raw bytes: a request that does not parse is INVALID_ARGUMENT."""
+    name = message.DESCRIPTOR.name
+
+    async def handle(raw: bytes, context: Context) -> _R:
+        try:
+            request = message.FromString(raw)
+        except DecodeError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed {name}: {exc}")
+        return await method(request, context)
+
+    return handle
 
 
 def handler(service: MarketDataService) -> grpc.GenericRpcHandler[bytes, bytes]:
     """The gRPC handler table for `service`.
 
-    Streams take raw request bytes (so a malformed request gets a clear
-    INVALID_ARGUMENT) and send pre-encoded frames; unary methods use the
-    generated message classes. The method names and types are those of the
+    Every method takes raw request bytes and parses them itself, so a
+    malformed request gets a clear INVALID_ARGUMENT (gRPC's own decoding
+    failure would be UNKNOWN). Streams send pre-encoded frames; unary
+    methods serialise the generated response classes. The method names and types are those of the
     generated service, so reflection and every generated client see the
     contract unchanged.
     """
@@ -246,23 +262,23 @@ def handler(service: MarketDataService) -> grpc.GenericRpcHandler[bytes, bytes]:
             service.Subscribe, request_deserializer=None, response_serializer=_passthrough
         ),
         "StreamPrices": grpc.unary_stream_rpc_method_handler(
-            service.StreamPrices,
-            request_deserializer=pb.StreamPricesRequest.FromString,
+            _parsed(pb.StreamPricesRequest, service.StreamPrices),
+            request_deserializer=None,
             response_serializer=_passthrough,
         ),
         "GetSnapshot": grpc.unary_unary_rpc_method_handler(
-            service.GetSnapshot,
-            request_deserializer=pb.GetSnapshotRequest.FromString,
+            _parsed(pb.GetSnapshotRequest, service.GetSnapshot),
+            request_deserializer=None,
             response_serializer=pb.GetSnapshotResponse.SerializeToString,
         ),
         "ListTickers": grpc.unary_unary_rpc_method_handler(
-            service.ListTickers,
-            request_deserializer=pb.ListTickersRequest.FromString,
+            _parsed(pb.ListTickersRequest, service.ListTickers),
+            request_deserializer=None,
             response_serializer=pb.ListTickersResponse.SerializeToString,
         ),
         "GetMarketStatus": grpc.unary_unary_rpc_method_handler(
-            service.GetMarketStatus,
-            request_deserializer=pb.GetMarketStatusRequest.FromString,
+            _parsed(pb.GetMarketStatusRequest, service.GetMarketStatus),
+            request_deserializer=None,
             response_serializer=pb.GetMarketStatusResponse.SerializeToString,
         ),
     }

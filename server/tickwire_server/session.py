@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tickwire_server import symbols
+from tickwire_server.cache import CachedPrice
 from tickwire_server.domain import TickerResult, TickerStatus
 from tickwire_server.hub import Hub
 from tickwire_server.subscriber import Subscriber
@@ -89,3 +90,26 @@ class StreamSession:
     def close(self) -> None:
         """Release everything the stream held. Idempotent."""
         self.hub.detach(self.subscriber)
+
+
+def snapshot(hub: Hub, raw_tickers: Iterable[str]) -> tuple[list[CachedPrice], list[TickerResult]]:
+    """Cached prices of the named tickers and one result per distinct ticker.
+
+    OK with a price; NO_DATA for a ticker the source serves but has no price
+    for yet; UNKNOWN_TICKER and INVALID_SYMBOL as for a subscription.
+    """
+    entries: list[CachedPrice] = []
+    results: list[TickerResult] = []
+    for raw, symbol in _distinct(raw_tickers):
+        if not symbols.is_valid(symbol):
+            reason = symbols.invalid_reason(raw)
+            results.append(TickerResult(raw, TickerStatus.INVALID_SYMBOL, reason))
+        elif (entry := hub.cache.get(symbol)) is not None:
+            entries.append(entry)
+            results.append(TickerResult(symbol, TickerStatus.OK))
+        elif not hub.source.knows(symbol):
+            results.append(TickerResult(symbol, TickerStatus.UNKNOWN_TICKER))
+        else:
+            message = "no price yet: subscribe to start the source on it"
+            results.append(TickerResult(symbol, TickerStatus.NO_DATA, message))
+    return entries, results

@@ -7,7 +7,7 @@ import time
 
 import grpc
 import pytest
-from support import has, next_message, prices_until, statuses, subscribe, unsubscribe
+from support import ending, has, next_message, prices_until, statuses, subscribe, unsubscribe
 
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import market_data_pb2_grpc as rpc
@@ -190,15 +190,45 @@ async def test_stream_prices_sends_the_ack_first_then_prices(
     call.cancel()
 
 
-async def test_stream_prices_without_an_acceptable_ticker_is_invalid_argument(
+async def test_stream_prices_without_an_acceptable_ticker_acks_then_is_invalid_argument(
     stub: rpc.MarketDataStub,
 ) -> None:
-    for tickers in ([], ["bad$", "ZZZZ"]):
-        call = stub.StreamPrices(pb.StreamPricesRequest(tickers=tickers))
+    call = stub.StreamPrices(pb.StreamPricesRequest(tickers=["bad$", "ZZZZ"]))
+    ack = (await next_message(call, "ack")).ack
+    assert statuses(ack) == {
+        "bad$": "TICKER_STATUS_INVALID_SYMBOL",
+        "ZZZZ": "TICKER_STATUS_UNKNOWN_TICKER",
+    }
+    error = await ending(call)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "no ticker accepted: bad$" in (error.details() or "")
+
+    call = stub.StreamPrices(pb.StreamPricesRequest())
+    ack = (await next_message(call, "ack")).ack
+    assert ack.message == "name at least one ticker"
+    error = await ending(call)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_malformed_unary_and_stream_prices_requests_are_invalid_argument(
+    channel: grpc.aio.Channel,
+) -> None:
+    for method in ("GetSnapshot", "ListTickers", "GetMarketStatus"):
+        raw = channel.unary_unary(
+            f"/tickwire.v1.MarketData/{method}", request_serializer=lambda b: b
+        )
         with pytest.raises(grpc.aio.AioRpcError) as info:
-            await next_message(call, "ack")
-        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert info.value.details()
+            await raw(b"\x0a\xff\xff\xff", timeout=5)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, method
+        assert "malformed" in (info.value.details() or "")
+    stream = channel.unary_stream(
+        "/tickwire.v1.MarketData/StreamPrices",
+        request_serializer=lambda b: b,
+        response_deserializer=pb.SubscribeResponse.FromString,
+    )
+    error = await ending(stream(b"\x0a\xff\xff\xff"))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "malformed StreamPricesRequest" in (error.details() or "")
 
 
 async def test_market_status_changes_reach_open_streams(
@@ -241,3 +271,19 @@ async def test_periodic_heartbeats_flow_on_a_quiet_stream(source: ScriptedSource
         assert times == sorted(times) and len(set(times)) == 3
         assert all(not b.ping_id for b in beats)
         call.cancel()
+
+
+async def test_a_bug_while_handling_a_request_ends_that_stream_with_internal(
+    stub: rpc.MarketDataStub, source: ScriptedSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(ticker: str) -> None:
+        raise RuntimeError("source bug")
+
+    monkeypatch.setattr(source, "add_ticker", broken)
+    call = stub.Subscribe()
+    await call.write(subscribe("V"))
+    error = await ending(call)
+    assert error.code() == grpc.StatusCode.INTERNAL
+    assert "source bug" in (error.details() or "")
+    status = await stub.GetMarketStatus(pb.GetMarketStatusRequest(), timeout=5)
+    assert status.status.source == "scripted"  # everyone else is still served

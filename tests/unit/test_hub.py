@@ -28,9 +28,10 @@ class SignallingSource(ScriptedSource):
         super().__init__(universe)
         self._removed: dict[str, asyncio.Event] = {}
 
-    def remove_ticker(self, ticker: str) -> None:
-        super().remove_ticker(ticker)
+    def remove_ticker(self, ticker: str) -> bool:
+        stopped = super().remove_ticker(ticker)
         self.removed(ticker).set()
+        return stopped
 
     def removed(self, ticker: str) -> asyncio.Event:
         return self._removed.setdefault(ticker, asyncio.Event())
@@ -384,6 +385,29 @@ async def test_close_cancels_pending_releases() -> None:
     hub.close()
     assert hub.upstream_tickers() == set()
     assert ("remove", "AAPL") not in source.requested
+
+
+@pytest.mark.parametrize("grace", [0.0, GRACE])
+async def test_streams_detaching_after_close_never_reach_the_stopped_source(grace: float) -> None:
+    source, hub = await _hub(grace)
+    sub = _attach(hub, "ZZZ")
+    hub.close()
+    hub.detach(sub)  # streams end after the hub closed, as during server.stop
+    assert hub.upstream_tickers() == set()
+    assert ("remove", "ZZZ") not in source.requested
+
+
+async def test_a_released_ticker_forgets_its_price_but_a_default_keeps_it() -> None:
+    source, hub = await _hub(0.0, universe={"AAPL": 190.0})
+    sub = _attach(hub, "AAPL", "ZZZ")
+    source.push({"ZZZ": 12.5})
+    assert hub.cache.get("ZZZ") is not None
+
+    hub.remove(sub, ["AAPL", "ZZZ"])
+    assert ("remove", "ZZZ") in source.requested
+    assert hub.cache.get("ZZZ") is None  # not served stale-as-fresh, not kept for ever
+    cached = hub.cache.get("AAPL")  # the source still produces its defaults
+    assert cached is not None and cached.price == 190.0
 
 
 # LoopSink --------------------------------------------------------------------------------

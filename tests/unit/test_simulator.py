@@ -136,6 +136,20 @@ async def test_add_ticker_publishes_its_first_price_on_the_next_loop_turn() -> N
         await source.stop()
 
 
+async def test_a_step_before_the_first_publish_is_not_followed_by_a_duplicate() -> None:
+    source = SimulatorSource(interval=3600.0, seed=4)  # no step unless the test makes one
+    sink = RecordingSink()
+    async with asyncio.timeout(TIMEOUT):
+        await source.start(sink)
+        source.add_ticker("ZZZZ")
+        source._step()  # a step lands between add_ticker and its scheduled first publish
+        await asyncio.sleep(0)  # let the scheduled first publish run
+        await asyncio.sleep(0)
+        await source.stop()
+    quotes = [q for batch in sink.batches for q in batch if q.ticker == "ZZZZ"]
+    assert len(quotes) == 1
+
+
 async def test_remove_ticker_drops_added_tickers_but_keeps_defaults() -> None:
     source = SimulatorSource(interval=INTERVAL, seed=5)
     sink = RecordingSink()

@@ -47,8 +47,13 @@ class PriceSource(Protocol):
     def add_ticker(self, ticker: str) -> None:
         """Start producing prices for `ticker` (already validated)."""
 
-    def remove_ticker(self, ticker: str) -> None:
-        """Stop producing prices for `ticker` unless it is a default."""
+    def remove_ticker(self, ticker: str) -> bool:
+        """Stop producing prices for `ticker` unless it is a default.
+
+        Returns:
+            True when the source stopped it, False when it keeps serving it
+            (a default); the hub then drops or keeps its cached price.
+        """
 
     def knows(self, ticker: str) -> bool:
         """True when the source can serve the well-formed symbol `ticker`."""

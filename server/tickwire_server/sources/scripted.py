@@ -47,10 +47,12 @@ class ScriptedSource:
         self._record("add", ticker)
         self._active.add(ticker)
 
-    def remove_ticker(self, ticker: str) -> None:
+    def remove_ticker(self, ticker: str) -> bool:
         self._record("remove", ticker)
-        if ticker not in self._seeds:
-            self._active.discard(ticker)
+        if ticker in self._seeds:
+            return False
+        self._active.discard(ticker)
+        return True
 
     def _record(self, action: str, ticker: str) -> None:
         self.requested.append((action, ticker))

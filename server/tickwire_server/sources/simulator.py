@@ -113,6 +113,7 @@ class SimulatorSource:
         self._bars: dict[str, _Bar] = {}
         self._sink: PriceSink | None = None
         self._task: asyncio.Task[None] | None = None
+        self._unpublished: set[str] = set()  # added, first price not yet out
         self._status = self._make_status(SourceState.STARTING)
         for ticker in tickers:
             self._activate(ticker)
@@ -142,18 +143,23 @@ class SimulatorSource:
             return
         self._activate(ticker)
         if self._task is not None:
+            self._unpublished.add(ticker)
             asyncio.get_running_loop().call_soon(self._publish_one, ticker)
 
-    def remove_ticker(self, ticker: str) -> None:
+    def remove_ticker(self, ticker: str) -> bool:
         """Stop simulating `ticker` unless it is a default (a no-op when absent).
 
         Its state is forgotten, so memory follows the active set however many
         symbols clients try; if it comes back it starts afresh.
         """
-        if ticker in self._gbm and ticker not in self._defaults:
+        if ticker in self._defaults:
+            return False
+        if ticker in self._gbm:
             self._gbm.remove(ticker)
             self._profiles.pop(ticker, None)
             self._bars.pop(ticker, None)
+            self._unpublished.discard(ticker)
+        return True
 
     def knows(self, ticker: str) -> bool:
         """Always True: the simulator can make up prices for any well-formed symbol."""
@@ -216,12 +222,15 @@ class SimulatorSource:
             bar = self._bars[ticker]
             bar.update(price)
             quotes.append(bar.quote(ticker, now))
+        self._unpublished.clear()  # a step publishes every ticker
         if quotes and self._sink is not None:
             self._sink.publish(quotes)
 
     def _publish_one(self, ticker: str) -> None:
-        if self._task is None or self._sink is None or ticker not in self._gbm:
+        """The first price of a new ticker, unless a step already published it."""
+        if ticker not in self._unpublished or self._sink is None:
             return
+        self._unpublished.discard(ticker)
         self._sink.publish([self._bars[ticker].quote(ticker, time.time_ns())])
 
     def _set_status(self, state: SourceState) -> None:

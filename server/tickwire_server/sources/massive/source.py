@@ -138,14 +138,17 @@ class MassiveSource:
             self._stream.add(ticker)
             self._request_refresh()
 
-    def remove_ticker(self, ticker: str) -> None:
-        if ticker in self._defaults or ticker not in self._wanted:
-            return
+    def remove_ticker(self, ticker: str) -> bool:
+        if ticker in self._defaults:
+            return False
+        if ticker not in self._wanted:
+            return True
         self._wanted.discard(ticker)
         self._last.pop(ticker, None)
         self._stale.discard(ticker)
         if self._stream is not None:
             self._stream.remove(ticker)
+        return True
 
     def knows(self, ticker: str) -> bool:
         since = self._unknown.get(ticker)
