@@ -30,6 +30,18 @@ async def serve(settings: Settings) -> None:
         log.info("signal received, shutting down")
 
 
+def configure_logging(level: str) -> None:
+    """Log to stderr at `level`; the `websockets` library never below INFO.
+
+    At DEBUG websockets logs every frame, and the first one the Massive client
+    sends holds the API key. The Massive source hands websockets a logger that
+    drops those dumps; this is the second lock, for any connection made without it.
+    """
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger().getEffectiveLevel()
+    logging.getLogger("websockets").setLevel(max(logging.INFO, root))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     try:
@@ -39,10 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             where = ".".join(str(part) for part in error["loc"]) or "settings"
             print(f"tickwire-server: {where}: {error['msg']}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level)
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(settings))

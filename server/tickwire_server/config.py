@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -15,7 +16,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, CliSuppress, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    CliSettingsSource,
+    CliSuppress,
+    NoDecode,
+    SettingsConfigDict,
+)
 
 from tickwire_server import symbols
 
@@ -53,7 +60,9 @@ class Settings(BaseSettings):
         "source is named)",
     )
     tickers: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: list(DEFAULT_TICKERS),
+        list(
+            DEFAULT_TICKERS
+        ),  # a value, not a factory, so that --help shows it; copied per instance
         description="Tickers the source always serves, comma-separated",
     )
     interval: float = Field(0.5, gt=0, le=3600, description="Simulator step, seconds")
@@ -171,8 +180,54 @@ class Settings(BaseSettings):
         return f"{host}:{self.port}"
 
 
+_SECRET_FLAG = "--massive-api-key"
+
+
+class _RefuseSecret(argparse.Action):
+    """The flag of the API key: refused, since `ps` and the shell history would show the key."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        parser.error(
+            f"{option_string} is refused: a key on the command line shows in ps and the "
+            "shell history; set MASSIVE_API_KEY in the environment or .env"
+        )
+
+
+def _add_argument(container: Any, *names: str, **kwargs: Any) -> argparse.Action:
+    """argparse's add_argument, except that the API key's flags (any spelling) are refused."""
+    if _SECRET_FLAG not in names:
+        return container.add_argument(*names, **kwargs)  # type: ignore[no-any-return]
+    spellings = {*names, *("--" + name[2:].replace("-", "_") for name in names)}
+    return container.add_argument(  # type: ignore[no-any-return]
+        *sorted(spellings),
+        dest=kwargs["dest"],
+        nargs="?",
+        action=_RefuseSecret,
+        help=argparse.SUPPRESS,
+    )
+
+
 def load(argv: Sequence[str] | None = None) -> Settings:
-    """Settings from the environment, overridden by command-line flags `argv`."""
+    """Settings from the environment, overridden by command-line flags `argv`.
+
+    Raises:
+        SystemExit: `argv` asked for --help (status 0) or is not valid (status 2, with
+            usage on stderr), e.g. it holds the API key, which is taken only from the
+            environment or `.env`.
+        ValidationError: a value is out of range.
+    """
     if argv is None:
         return Settings()
-    return Settings(_cli_parse_args=list(argv))
+    cli = CliSettingsSource[Any](
+        Settings,
+        cli_parse_args=list(argv),
+        case_sensitive=Settings.model_config.get("case_sensitive", False),
+        add_argument_method=_add_argument,
+    )
+    return Settings(_cli_settings_source=cli)

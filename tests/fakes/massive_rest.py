@@ -6,7 +6,8 @@ Speaks plain HTTP/1.1 with keep-alive on an asyncio server (port 0). Serves
 every request with its arrival time so tests can see backoff and the ticker
 set. Faults: queue replies (401, 429 with Retry-After, 500, malformed bodies,
 slow answers, dropped connections) for the next requests of a path, or set a
-standing `outage` for every request.
+standing `outage` for every request. `max_url_bytes` answers a longer request
+target with 414, as the front ends of real APIs do.
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ FAKE_KEY = "sk-test-4f1d9c0e"  # the key the fakes accept by default; distinctiv
 # test can prove it is never printed
 SNAPSHOT_PATH = "/v2/snapshot/locale/us/markets/stocks/tickers"
 STATUS_PATH = "/v1/marketstatus/now"
-_REASONS = {200: "OK", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests"}
+_REASONS = {
+    200: "OK",
+    401: "Unauthorized",
+    404: "Not Found",
+    414: "URI Too Long",
+    429: "Too Many Requests",
+}
 
 
 @dataclass
@@ -76,6 +83,7 @@ class FakeMassiveRest:
         self.tickers: dict[str, _Ticker] = {}
         self.extra_records: list[object] = []  # appended as-is to every snapshot's list
         self.outage: Reply | None = None  # answers every request (any path) while set
+        self.max_url_bytes: int | None = None  # longer request targets get 414
         self.requests: list[Request] = []
         self._queued: dict[str, deque[Reply]] = {SNAPSHOT_PATH: deque(), STATUS_PATH: deque()}
         self._server: asyncio.Server | None = None
@@ -164,7 +172,10 @@ class FakeMassiveRest:
                 headers[name.strip().lower()] = value.strip()
         url = urlsplit(target)
         params = dict(parse_qsl(url.query))
-        reply = self._reply(url.path, params, headers.get("authorization", ""))
+        if self.max_url_bytes is not None and len(target) > self.max_url_bytes:
+            reply = Reply.error(414, "URI Too Long")
+        else:
+            reply = self._reply(url.path, params, headers.get("authorization", ""))
         request = Request(
             asyncio.get_running_loop().time(),
             url.path,

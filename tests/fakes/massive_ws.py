@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from fakes.massive_rest import FAKE_KEY
+
+_LOG = logging.getLogger("fakes.massive_ws")
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,9 @@ class FakeMassiveFeed:
         self.url = ""
 
     async def __aenter__(self) -> FakeMassiveFeed:
-        self._server = await serve(self._handle, "127.0.0.1", 0)
+        # Its own logger, so that a test can tell the fake's frame dumps (the key
+        # arrives in one) from the client's.
+        self._server = await serve(self._handle, "127.0.0.1", 0, logger=_LOG)
         port = self._server.sockets[0].getsockname()[1]
         self.url = f"ws://127.0.0.1:{port}"
         return self

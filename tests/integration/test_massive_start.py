@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 
 import pytest
 from fakes import FAKE_KEY as KEY
-from fakes import SNAPSHOT_PATH, STATUS_PATH, FakeMassiveRest, Reply
+from fakes import SNAPSHOT_PATH, STATUS_PATH, FakeMassiveFeed, FakeMassiveRest, Reply
 
 from tickwire_server.app import TickwireServer
 from tickwire_server.config import Settings
@@ -79,3 +80,34 @@ async def test_the_api_key_is_never_logged(
         await rest.next_snapshot(status=200)
     assert "rejected the API key" in caplog.text
     assert KEY not in caplog.text
+
+
+async def test_the_api_key_is_not_logged_by_the_server_at_debug_in_websocket_mode(
+    rest: FakeMassiveRest, feed: FakeMassiveFeed
+) -> None:
+    env = {
+        "MASSIVE_API_KEY": KEY,
+        "TICKWIRE_MASSIVE_MODE": "websocket",
+        "TICKWIRE_MASSIVE_REST_URL": rest.url,
+        "TICKWIRE_MASSIVE_WS_URL": feed.url,
+        "TICKWIRE_TICKERS": "AAPL",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tickwire_server", "--port", "0", "--log-level", "DEBUG",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **env},
+    )  # fmt: skip
+    try:
+        await feed.wait_subscribed({"A.AAPL"}, wait=20)
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(20):
+            out, err = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0
+    text = (out + err).decode()
+    assert " DEBUG " in text  # it did log at DEBUG
+    assert KEY not in text

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import time
 from collections.abc import Callable
 
 import grpc
+import pytest
 from checks import health, market_status, source_state, until, update_of
-from fakes import Action, FakeMassiveFeed, FakeMassiveRest
+from fakes import FAKE_KEY, Action, FakeMassiveFeed, FakeMassiveRest
 from grpc_health.v1 import health_pb2
 from support import has, next_message, prices_until, subscribe, unsubscribe
 
@@ -250,3 +252,69 @@ async def test_an_unreachable_feed_is_reported_and_stops_cleanly(
             await server.stop()
     leftover = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert leftover == []
+
+
+async def test_the_api_key_never_reaches_the_logs_at_debug(
+    feed: FakeMassiveFeed, massive_settings: MassiveSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with TickwireServer(_ws(massive_settings)) as server:
+        await feed.wait_subscribed(DEFAULTS)
+        await hub_status(server, lambda s: s.state is SourceState.HEALTHY)
+        feed.drop()  # the reconnect authenticates again
+        await feed.wait_for(lambda log: len(_actions(log, "subscribe")) >= 2)
+    assert len(_actions(feed.log, "auth")) >= 2  # the key did go over the wire, twice
+    ours = [r for r in caplog.records if not r.name.startswith("fakes.")]  # the fake receives it
+    assert any(r.levelno == logging.DEBUG for r in ours)  # DEBUG was captured
+    assert not [r.name for r in ours if FAKE_KEY in caplog.handler.format(r)]
+
+
+def _failure_reports(caplog: pytest.LogCaptureFixture) -> list[tuple[int, float]]:
+    """(failures in a row, next delay) of every "Massive prices failed" warning."""
+    return [
+        (int(r.args[2]), float(r.args[3]))  # type: ignore[index]
+        for r in caplog.records
+        if r.name.endswith("massive.source")
+        and r.msg.startswith("Massive %s failed")
+        and r.args[0] == "prices"  # type: ignore[index]
+    ]
+
+
+async def test_drops_with_the_market_closed_never_reach_error_when_each_reconnect_subscribes(
+    rest: FakeMassiveRest,
+    feed: FakeMassiveFeed,
+    massive_settings: MassiveSettings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rest.market = "closed"  # no quotes between the drops, and silence is normal
+    caplog.set_level(logging.WARNING, logger="tickwire_server.sources.massive.source")
+    settings = _ws(massive_settings)
+    drops = 2 * settings.massive_breaker_threshold
+    async with TickwireServer(settings) as server:
+        states: list[SourceState] = []
+        server.hub.on_status(lambda s: states.append(s.state))
+        await feed.wait_subscribed(DEFAULTS)
+        await hub_status(server, lambda s: s.state is SourceState.HEALTHY)
+        for _ in range(drops):
+            feed.drop()
+            await hub_status(server, lambda s: s.state is not SourceState.HEALTHY)
+            await hub_status(server, lambda s: s.state is SourceState.HEALTHY)  # resubscribed
+        assert server.hub.status.market.value == "closed"
+    assert SourceState.ERROR not in states
+    assert len(_actions(feed.log, "subscribe")) == drops + 1
+    reports = _failure_reports(caplog)
+    assert len(reports) == drops
+    assert all(failures == 1 for failures, _ in reports)
+    assert all(delay <= settings.massive_backoff_base for _, delay in reports)  # the first step
+
+
+async def test_a_feed_that_subscribes_but_stays_silent_while_open_still_reaches_error(
+    feed: FakeMassiveFeed, massive_settings: MassiveSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The fake acks every subscription but sends no aggregate: connected, yet dead.
+    caplog.set_level(logging.WARNING, logger="tickwire_server.sources.massive.source")
+    settings = _ws(massive_settings, massive_idle_timeout=0.1)
+    async with TickwireServer(settings) as server:
+        status = await hub_status(server, lambda s: s.state is SourceState.ERROR)
+        assert "silent for 0.1 s" in status.message
+    assert [f for f, _ in _failure_reports(caplog)][:3] == [1, 2, 3]

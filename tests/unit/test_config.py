@@ -349,3 +349,35 @@ def test_build_source_makes_the_massive_source() -> None:
 
     source = build_source(Settings(massive_api_key="sk-abc", massive_mode="websocket"))
     assert isinstance(source, MassiveSource) and source.name == "massive"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--massive-api-key=sk-cli-secret"],
+        ["--massive-api-key", "sk-cli-secret"],
+        ["--MASSIVE-API-KEY=sk-cli-secret"],
+        ["--massive_api_key=sk-cli-secret"],
+        ["--port", "0", "--massive-api-key"],
+    ],
+    ids=["equals", "separate", "alias", "underscores", "no-value"],
+)
+def test_the_key_is_refused_on_the_command_line_without_echoing_it(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A flag would put the key in `ps` output and the shell history.
+    with pytest.raises(SystemExit) as info:
+        config.load(args)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "set MASSIVE_API_KEY in the environment or .env" in err
+    assert "sk-cli-secret" not in err
+
+
+def test_help_shows_the_default_tickers(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        config.load(["--help"])
+    assert info.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())  # undo argparse's line wrapping
+    assert "AAPL" in out and "NFLX" in out
+    assert "default factory" not in out

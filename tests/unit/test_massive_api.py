@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import socket
+import string
 import threading
 from collections.abc import AsyncIterator
 
@@ -20,6 +22,7 @@ from tickwire_server.errors import (
     Unavailable,
     UpstreamError,
 )
+from tickwire_server.sources.massive import wire
 from tickwire_server.sources.massive.api import RestApi
 from tickwire_server.sources.massive.breaker import Backoff, CircuitBreaker
 
@@ -56,6 +59,33 @@ async def test_snapshot_asks_for_exactly_the_tickers_with_the_bearer_key(
     ]
     assert answer.returned == {"AAPL", "NEWCO"}
     assert (answer.no_price, answer.malformed) == (1, 2)
+
+
+def _tickers(count: int) -> list[str]:
+    """`count` distinct valid tickers in sorted order: AAA, AAB, ..."""
+    letters = itertools.product(string.ascii_uppercase[:10], repeat=3)
+    return ["".join(p) for p in itertools.islice(letters, count)]
+
+
+async def test_a_large_snapshot_is_split_into_calls_within_the_chunk_size_and_merged(
+    rest: FakeMassiveRest,
+) -> None:
+    rest.max_url_bytes = 2048  # one chunk's URL fits, the whole set's does not (HTTP 414)
+    tickers = _tickers(2 * wire.SNAPSHOT_MAX_TICKERS + 50)
+    for i, ticker in enumerate(tickers):
+        rest.set_price(ticker, 10.0 + i)
+    rest.set_no_trade(tickers[300])
+    rest.extra_records = ["junk"]  # one in every answer
+    api = _api(rest.url)
+    async with asyncio.timeout(WAIT):
+        answer = await api.snapshot(tickers)
+        await api.close()
+    assert [r.status for r in rest.requests] == [200, 200, 200]
+    assert all(len(r.tickers) <= wire.SNAPSHOT_MAX_TICKERS for r in rest.requests)
+    assert [t for r in rest.requests for t in r.tickers] == tickers  # each asked once, in order
+    assert sorted(q.ticker for q in answer.quotes) == tickers[:300] + tickers[301:]
+    assert answer.returned == set(tickers)
+    assert (answer.no_price, answer.malformed) == (1, 3)
 
 
 @pytest.mark.parametrize(

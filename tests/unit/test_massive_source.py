@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
+import string
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import pytest
@@ -13,7 +15,7 @@ from pydantic import SecretStr
 from tickwire_server.domain import MarketState, Quote, SourceState, SourceStatus
 from tickwire_server.errors import AuthError, CircuitOpen, RateLimited, Unavailable
 from tickwire_server.sources.base import PriceSource
-from tickwire_server.sources.massive import MassiveOptions, MassiveSource
+from tickwire_server.sources.massive import MassiveOptions, MassiveSource, wire
 from tickwire_server.sources.massive import source as source_module
 from tickwire_server.sources.massive.feed import Part
 
@@ -217,6 +219,32 @@ async def test_an_unknown_ticker_is_rejected_dropped_and_forgotten_after_a_while
     later = source_module.time.monotonic() + source_module.UNKNOWN_FOR + 1
     monkeypatch.setattr(source_module.time, "monotonic", lambda: later)
     assert source.knows("ZZZZ")
+
+
+async def test_a_ticker_set_beyond_one_snapshot_call_is_polled_in_chunks_with_unknowns_found(
+    rest: FakeMassiveRest,
+) -> None:
+    letters = itertools.product(string.ascii_uppercase[:10], repeat=3)
+    known = ["".join(p) for p in itertools.islice(letters, 2 * wire.SNAPSHOT_MAX_TICKERS)]
+    for ticker in known:
+        rest.set_price(ticker, 50.0, t=T)
+    source, sink = MassiveSource(_options(rest.url, tickers=(*known, "ZZZZ"))), RecordingSink()
+    async with asyncio.timeout(WAIT):
+        await source.start(sink)
+    try:
+        await sink.wait_until(lambda: len(sink.published) >= len(known))
+    finally:
+        async with asyncio.timeout(WAIT):
+            await source.stop()
+    assert sorted(q.ticker for q in sink.published) == known  # every ticker's price, once
+    requests = rest.snapshot_requests()
+    assert len(requests) == 3
+    assert all(len(r.tickers) <= wire.SNAPSHOT_MAX_TICKERS for r in requests)
+    # ZZZZ comes alone in the last call, whose answer is empty: still unknown, since
+    # the poll as a whole returned tickers.
+    assert requests[-1].tickers == ["ZZZZ"]
+    assert sink.rejected == [["ZZZZ"]]
+    assert source.wanted() == known
 
 
 async def test_remove_keeps_defaults_and_forgets_the_rest(

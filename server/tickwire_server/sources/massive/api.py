@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -139,6 +139,19 @@ class Snapshot:
     no_price: int = 0
     malformed: int = 0
 
+    @classmethod
+    def merged(cls, parts: Iterable[Snapshot]) -> Snapshot:
+        """One answer from the answers of several calls (disjoint ticker sets)."""
+        quotes: list[Quote] = []
+        returned: set[str] = set()
+        no_price = malformed = 0
+        for part in parts:
+            quotes += part.quotes
+            returned |= part.returned
+            no_price += part.no_price
+            malformed += part.malformed
+        return cls(quotes, frozenset(returned), no_price, malformed)
+
 
 class RestApi:
     """The Massive REST calls tickwire makes, each run in a thread.
@@ -166,8 +179,18 @@ class RestApi:
         self._running: set[asyncio.Task[Any]] = set()
 
     async def snapshot(self, tickers: Sequence[str]) -> Snapshot:
-        """The all-tickers snapshot of exactly `tickers`."""
-        return await self._call(self._fetch_snapshot, list(tickers))
+        """The all-tickers snapshot of exactly `tickers`, merged from calls of a bounded size.
+
+        Every ticker goes into the URL, so a large set is asked for in calls of
+        at most `wire.SNAPSHOT_MAX_TICKERS` tickers, one after another (each
+        through the breaker). No tickers, no call.
+
+        Raises:
+            UpstreamError: a call failed (translated); the answers before it are dropped.
+        """
+        size = wire.SNAPSHOT_MAX_TICKERS
+        chunks = [list(tickers[i : i + size]) for i in range(0, len(tickers), size)]
+        return Snapshot.merged([await self._call(self._fetch_snapshot, c) for c in chunks])
 
     async def market_status(self) -> MarketState:
         """The current market state from /v1/marketstatus/now."""

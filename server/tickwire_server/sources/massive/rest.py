@@ -14,11 +14,13 @@ log = logging.getLogger(__name__)
 class SnapshotPoller:
     """Fetches `GET /v2/snapshot/locale/us/markets/stocks/tickers?tickers=…` on a cadence.
 
-    Each poll names exactly the tickers the outlet wants. Quotes go to the
+    Each poll names exactly the tickers the outlet wants (in calls of at most
+    `wire.SNAPSHOT_MAX_TICKERS`, merged into one answer). Quotes go to the
     outlet; a snapshot without a usable price is skipped and counted; tickers
     the answer leaves out are rejected as unknown, unless the answer holds no
     ticker at all (Massive clears snapshots overnight, and an empty answer must
-    not reject the whole universe).
+    not reject the whole universe). The test is on the merged answer, so a call
+    whose tickers are all unknown still rejects them.
     """
 
     def __init__(self, api: RestApi, outlet: Outlet, *, interval: float, backoff: Backoff):

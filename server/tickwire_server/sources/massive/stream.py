@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import massive
 import websockets.exceptions
@@ -19,6 +20,34 @@ from tickwire_server.sources.massive.feed import Outlet, Part
 log = logging.getLogger(__name__)
 
 
+class _SocketLog(logging.LoggerAdapter[logging.Logger]):
+    """The logger handed to `websockets`: its DEBUG frame dumps dropped, the key redacted.
+
+    At DEBUG websockets logs every frame, the auth frame `{"action":"auth",
+    "params":KEY}` included, cut to 75 characters (a long key would leak in
+    part, past any redaction): DEBUG never gets through. What does (INFO and
+    above) is formatted here and has the key replaced, to be sure.
+    """
+
+    def __init__(self, logger: logging.Logger, secret: str) -> None:
+        super().__init__(logger, {})
+        self._secret = secret
+
+    def isEnabledFor(self, level: int) -> bool:
+        return level > logging.DEBUG and self.logger.isEnabledFor(level)
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if not self.isEnabledFor(level):
+            return
+        try:
+            text = str(msg) % args if args else str(msg)
+        except (TypeError, ValueError):  # as logging would: show it rather than fail
+            text = f"{msg} {args!r}"
+        if self._secret:
+            text = text.replace(self._secret, "***")
+        self.logger.log(level, "%s", text, **kwargs)
+
+
 class StreamFeed:
     """One `massive.WebSocketClient` connection at a time, with tickwire's own reconnect loop.
 
@@ -29,6 +58,13 @@ class StreamFeed:
     frame (the subscription acks) the connect is bounded by `connect_timeout`;
     after it, a watchdog ends a connection that stays silent for
     `idle_timeout` while the market is open (a closed market is quiet).
+
+    Consecutive failures (reported, and the backoff step) count from 1 again
+    after a session that authenticated and had its subscription acked (or
+    delivered quotes): a closed market sends nothing, and its
+    dropped-then-resubscribed sessions are each one failure, not a growing
+    outage. A session the watchdog ended before any quote still counts on
+    (connected but silent while the market is open is no recovery).
     """
 
     def __init__(
@@ -56,7 +92,9 @@ class StreamFeed:
         self._deadline: asyncio.Timeout | None = None
         self._established = False
         self._delivered = False
+        self._recovered = False  # the last session subscribed: the failure count restarts
         self._watchdog = True
+        self._socket_log = _SocketLog(logging.getLogger(f"{__name__}.socket"), api_key)
         self._wanted_changed = asyncio.Event()
 
     def add(self, ticker: str) -> None:
@@ -91,7 +129,7 @@ class StreamFeed:
                 error = exc
             if not self._outlet.wanted():
                 continue  # nothing is wanted: the connection was not needed anyway
-            failures = 1 if self._delivered else failures + 1
+            failures = 1 if self._recovered else failures + 1
             delay = max(self._backoff.delay(failures - 1), error.retry_after or 0.0)
             self._outlet.failed(Part.PRICES, error, delay, failures)
             await asyncio.sleep(delay)
@@ -112,14 +150,20 @@ class StreamFeed:
             subscriptions=wire.channels(self._outlet.wanted(), trades=self._trades),
         )
         self._client, self._established, self._delivered = client, False, False
+        self._recovered = False
         try:
             async with asyncio.timeout(self._connect_timeout) as deadline:
                 self._deadline = deadline
-                await client.connect(self._on_frame, close_timeout=min(self._connect_timeout, 1))
+                await client.connect(
+                    self._on_frame,
+                    close_timeout=min(self._connect_timeout, 1),
+                    logger=self._socket_log,  # passed on to websockets' connect
+                )
         except TimeoutError as exc:
             if self._deadline is None or not self._deadline.expired():
                 raise Unavailable(f"the Massive feed timed out ({exc!r})") from exc
             if self._established:
+                self._recovered = self._delivered  # silent while open: no recovery
                 raise Unavailable(
                     f"the Massive feed was silent for {self._idle_timeout:g} s"
                 ) from None
@@ -157,6 +201,8 @@ class StreamFeed:
             log.info("Massive feed connected to %s", self._url)
             self._outlet.succeeded(Part.PRICES)
             self._on_connected()
+        if frame.quotes or any(status in wire.OK_STATUSES for status, _ in frame.statuses):
+            self._recovered = True  # subscribed (acked) after the auth, or delivering
         for status, message in frame.statuses:
             if status not in wire.OK_STATUSES:
                 log.warning("Massive feed status %s: %s", status, message)

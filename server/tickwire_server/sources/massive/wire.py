@@ -22,6 +22,11 @@ MARKET = "stocks"  # the package's market type: the string, not SnapshotMarketTy
 
 # REST: GET /v2/snapshot/locale/us/markets/stocks/tickers?tickers=A,B -> {"tickers": [...]}.
 SNAPSHOT_LIST_KEY = "tickers"
+# Tickers named in one snapshot call. Massive documents no limit, but every name goes
+# into the URL: 200 tickers of up to 10 characters, joined by "%2C", make a query of
+# about 2.6 KB, well within the 8 KB request line that common front ends accept (a
+# longer one is refused with HTTP 414). A larger set takes several calls.
+SNAPSHOT_MAX_TICKERS = 200
 # Quote bar field -> `Agg` attribute of the snapshot's day bar (JSON o h l c v vw n).
 DAY_BAR_FIELDS: Mapping[str, str] = {
     "open": "open",
