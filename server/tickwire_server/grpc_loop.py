@@ -83,7 +83,10 @@ def _draining(
         except (BlockingIOError, InterruptedError):
             return  # another wake-up took the bytes and handled their completions
         if waiting > 1:
-            sock.recv_into(view, waiting - 1)  # available now: does not block
+            try:  # available a moment ago; another reader may have taken them since
+                sock.recv_into(view, waiting - 1, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                return
         handle_events(*args)  # reads the last byte, handles every queued completion
 
     setattr(read_all_then_handle, _MARK, True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,7 +13,7 @@ import grpc
 import grpc_testing
 import pytest
 
-from tickwire import RpcError, SubscriptionError, SyncClient
+from tickwire import ClosedError, PriceUpdate, RpcError, SubscriptionError, SyncClient
 from tickwire.testing import serve_in_process
 from tickwire.v1 import market_data_pb2 as pb
 
@@ -90,3 +92,85 @@ async def test_updates_iterate_live_prices_from_a_real_server() -> None:
         async with asyncio.timeout(20):
             seen = await asyncio.to_thread(read_three)
     assert seen == [("AAPL", 190.0), ("MSFT", 420.0), ("AAPL", 191.0)]
+
+
+def _loop_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "tickwire-sync"]
+
+
+def _dead_loop_errors(records: list[logging.LogRecord]) -> list[str]:
+    """Logged signs of a client loop stopped under live streams."""
+    return [
+        f"{r.getMessage()} {r.exc_info[1] if r.exc_info else ''}"
+        for r in records
+        if "Task was destroyed" in r.getMessage()
+        or (r.exc_info and "Event loop is closed" in str(r.exc_info[1]))
+    ]
+
+
+async def test_close_ends_open_updates_and_stops_the_loop_thread(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with asyncio.timeout(20), serve_in_process({"AAPL": 190.0}) as server:
+
+        def read_then_close() -> tuple[float, list[PriceUpdate]]:
+            client = SyncClient(server.target, timeout=5)
+            updates, suspended = client.updates("AAPL"), client.updates("AAPL")
+            first = next(updates)
+            next(suspended)
+            client.close()
+            assert _loop_threads() == []
+            updates.close()
+            rest = list(suspended)  # the iterator ended with the client
+            with pytest.raises(ClosedError):
+                next(client.updates("AAPL"))
+            client.close()
+            return first.price, rest
+
+        with caplog.at_level(logging.ERROR):
+            price, rest = await asyncio.to_thread(read_then_close)
+    assert (price, rest) == (190.0, [])
+    assert _loop_threads() == []
+    assert _dead_loop_errors(caplog.records) == []
+
+
+async def test_close_from_another_thread_ends_a_blocked_iterator(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with asyncio.timeout(20), serve_in_process({"AAPL": 190.0}) as server:
+
+        def close_under_a_reader() -> tuple[list[float], bool]:
+            client = SyncClient(server.target, timeout=5)
+            seen: list[float] = []
+            first = threading.Event()
+
+            def read() -> None:
+                for update in client.updates("AAPL"):  # blocks after the snapshot
+                    seen.append(update.price)
+                    first.set()
+
+            reader = threading.Thread(target=read, daemon=True)
+            reader.start()
+            assert first.wait(5)
+            client.close()
+            reader.join(5)
+            return seen, reader.is_alive()
+
+        with caplog.at_level(logging.ERROR):
+            seen, still_reading = await asyncio.to_thread(close_under_a_reader)
+    assert (seen, still_reading) == ([190.0], False)
+    assert _loop_threads() == []
+    assert _dead_loop_errors(caplog.records) == []
+
+
+async def test_close_leaves_a_channel_passed_in_open() -> None:
+    async with serve_in_process({"AAPL": 190.0}) as server:
+
+        def close_then_reuse_the_channel() -> list[str]:
+            with grpc.insecure_channel(server.target) as channel:
+                SyncClient(channel=channel).close()
+                with SyncClient(channel=channel, timeout=5) as again:
+                    return [t.ticker for t in again.tickers()]
+
+        async with asyncio.timeout(20):
+            assert await asyncio.to_thread(close_then_reuse_the_channel) == ["AAPL"]

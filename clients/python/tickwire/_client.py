@@ -10,8 +10,8 @@ from google.protobuf.message import Message
 
 from tickwire import _convert
 from tickwire._errors import ClosedError, RpcError
-from tickwire._subscription import StateCallback, Subscription
-from tickwire._types import Backoff, HasTarget, target_of
+from tickwire._subscription import Subscription
+from tickwire._types import Backoff, HasTarget, StateCallback, target_of
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import market_data_pb2_grpc as rpc
 
@@ -32,13 +32,18 @@ class Client:
             attribute (such as a `tickwire.testing` server) works too.
         token: a bearer token sent as `authorization` metadata.
         tls: connect with TLS; `root_certificates` (PEM) overrides the system roots.
-        timeout: seconds for unary calls and for add/remove answers.
+        timeout: seconds for unary calls and for add/remove answers (past
+            it they raise `RpcError` DEADLINE_EXCEEDED).
         max_message_bytes: the largest message sent or received.
         backoff: reconnect pacing of subscriptions.
         heartbeat_timeout: a subscription silent this long is treated as dead
-            (the server sends heartbeats every 5 s by default).
-        max_reconnects: give a subscription up after this many reconnects
-            (None: never).
+            and reconnected. It must exceed the server's heartbeat interval
+            (5 s by default): a server configured with a longer interval
+            needs a longer timeout here, or quiet streams keep reconnecting.
+        max_reconnects: give a subscription up after this many failed
+            reconnect attempts in a row (None: never). A stream that stays
+            up for `backoff.reset_after` seconds starts the count again, so
+            a long-lived subscription may reconnect any number of times.
         on_state: called with every `StateChange` of every subscription.
     """
 
@@ -121,6 +126,10 @@ class Client:
 
     async def __aenter__(self) -> Client:
         return self
+
+    def _forget(self, subscription: Subscription) -> None:
+        """Let go of a subscription that closed or failed."""
+        self._subscriptions.discard(subscription)
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import threading
-from collections.abc import Iterator
-from concurrent.futures import Future
+from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
 import grpc
 
 from tickwire import _convert
 from tickwire._client import Client
-from tickwire._errors import RpcError
+from tickwire._errors import ClosedError, RpcError
+from tickwire._subscription import Subscription
 from tickwire._types import HasTarget, target_of
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import market_data_pb2_grpc as rpc
@@ -31,9 +33,10 @@ class SyncClient:
     ```
 
     Unary calls go over a synchronous gRPC channel (pass `channel` to use
-    your own, e.g. a `grpc_testing` channel). `updates` runs the asyncio
-    `Client` on a private event loop thread, so it has the same reconnects,
-    watchdog and conflation. Options are those of `Client`.
+    your own, e.g. a `grpc_testing` channel; `close` leaves a channel passed
+    in open). `updates` runs the asyncio `Client` on a private event loop
+    thread, so it has the same reconnects, watchdog and conflation. Options
+    are those of `Client`. The methods may be called from several threads.
     """
 
     def __init__(
@@ -47,6 +50,7 @@ class SyncClient:
         self._options = options
         self.timeout: float = options.get("timeout", 10.0)
         self._metadata = _convert.metadata(options.get("token"))
+        self._owns_channel = channel is None
         if channel is None:
             channel_options = _convert.channel_options(
                 options.get("max_message_bytes", _convert.DEFAULT_MAX_MESSAGE_BYTES)
@@ -58,8 +62,11 @@ class SyncClient:
                 channel = grpc.insecure_channel(self.target, options=channel_options)
         self._channel = channel
         self._stub = rpc.MarketDataStub(channel)
+        self._lock = threading.Lock()  # guards _loop, _thread and _closed
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._closed = False
+        self._clients: set[Client] = set()  # those of open `updates`; touched on the loop only
 
     def snapshot(self, *tickers: str, strict: bool = False) -> dict[str, pb.PriceUpdate]:
         """Latest price per ticker; see `Client.snapshot`."""
@@ -78,26 +85,45 @@ class SyncClient:
         return status
 
     def updates(self, *tickers: str, strict: bool = False) -> Iterator[pb.PriceUpdate]:
-        """Block on live updates of `tickers`; close the iterator to stop."""
-        client = self._run(_make_client(self.target, self._options))
-        subscription = self._run(_subscribe(client, tickers, strict))
+        """Block on live updates of `tickers`; close the iterator to stop.
+
+        `close()` of the client ends the iteration too, from any thread.
+
+        Raises:
+            ClosedError: the client is closed (on the first `next`).
+        """
+        client = self._run(self._open_client())
         try:
+            subscription = self._run(_subscribe(client, tickers, strict))
             while True:
                 try:
-                    yield self._run(subscription.__anext__())
-                except StopAsyncIteration:
+                    update = self._run(subscription.__anext__())
+                except (StopAsyncIteration, ClosedError):
                     return
+                yield update
         finally:
-            self._run(client.close())
+            with contextlib.suppress(ClosedError):  # else close() closed it
+                self._run(self._close_client(client))
 
     def close(self) -> None:
-        """Close the channel and stop the background loop, if one was started."""
-        self._channel.close()
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-            self._loop.close()
-            self._loop = self._thread = None
+        """Close the channel, end open `updates` and stop the loop thread. Idempotent.
+
+        A `channel` passed to the constructor stays open: it is the caller's.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            loop, thread = self._loop, self._thread
+        if self._owns_channel:
+            self._channel.close()
+        if loop is None or thread is None:
+            return
+        # Queued after every coroutine already handed over, none can be left waiting.
+        asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
 
     def __enter__(self) -> SyncClient:
         return self
@@ -111,20 +137,43 @@ class SyncClient:
         except grpc.RpcError as error:
             raise RpcError.from_grpc(error) from None
 
-    def _run(self, coroutine: Any) -> Any:
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-            self._thread = threading.Thread(
-                target=self._loop.run_forever, name="tickwire-sync", daemon=True
-            )
-            self._thread.start()
-        future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
-        return future.result()
+    def _run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
+        """Run `coroutine` on the loop thread (started on first use) and wait for it."""
+        with self._lock:
+            if self._closed:
+                coroutine.close()
+                raise ClosedError("the client is closed")
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(
+                    target=self._loop.run_forever, name="tickwire-sync", daemon=True
+                )
+                self._thread.start()
+            future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:  # cut short by close()
+            raise ClosedError("the client is closed") from None
+
+    async def _open_client(self) -> Client:
+        client = Client(self.target, **self._options)
+        self._clients.add(client)
+        return client
+
+    async def _close_client(self, client: Client) -> None:
+        self._clients.discard(client)
+        await client.close()
+
+    async def _shutdown(self) -> None:
+        """On the loop: close every client, then end whatever still runs."""
+        for client in list(self._clients):
+            await self._close_client(client)
+        current = asyncio.current_task()
+        others = [task for task in asyncio.all_tasks() if task is not current]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
 
-async def _make_client(target: str, options: dict[str, Any]) -> Client:
-    return Client(target, **options)
-
-
-async def _subscribe(client: Client, tickers: tuple[str, ...], strict: bool) -> Any:
+async def _subscribe(client: Client, tickers: tuple[str, ...], strict: bool) -> Subscription:
     return client.subscribe(*tickers, strict=strict)

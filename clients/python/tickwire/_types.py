@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -90,6 +91,9 @@ class StateChange:
     attempt: int = 0
     delay: float = 0.0
     reason: str = ""
+
+
+StateCallback = Callable[[StateChange], None]
 
 
 @dataclass(slots=True)
