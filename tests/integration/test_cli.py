@@ -79,14 +79,19 @@ async def test_watch_draws_the_dashboard_and_exits_cleanly_on_ctrl_c() -> None:
         )  # fmt: skip
         assert process.stdout is not None
         screen = ""
-        async with asyncio.timeout(30):
-            while "120.00" not in screen or "connected" not in screen:
-                chunk = await process.stdout.read(4096)
-                assert chunk, (await process.stderr.read()).decode()  # type: ignore[union-attr]
-                screen += chunk.decode(errors="replace")
-        process.send_signal(signal.SIGINT)
-        async with asyncio.timeout(30):
-            _, stderr = await process.communicate()
+        try:
+            async with asyncio.timeout(30):
+                while "120.00" not in screen or "connected" not in screen:
+                    chunk = await process.stdout.read(4096)
+                    assert chunk, (await process.stderr.read()).decode()  # type: ignore[union-attr]
+                    screen += chunk.decode(errors="replace")
+            process.send_signal(signal.SIGINT)
+            async with asyncio.timeout(30):
+                _, stderr = await process.communicate()
+        finally:
+            if process.returncode is None:  # never leave a dashboard running
+                process.kill()
+                await process.wait()
     assert process.returncode == 0
     assert b"Traceback" not in stderr
     assert "AAPL" in screen and "190.00" in screen
