@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 
 from tickwire.v1 import market_data_pb2 as pb
+from tickwire.v1 import market_data_pb2_grpc as rpc
+from tickwire_server.app import TickwireServer
+from tickwire_server.config import Settings
+from tickwire_server.sources.base import PriceSource
 
 Call = grpc.aio.StreamStreamCall | grpc.aio.UnaryStreamCall  # type: ignore[type-arg]
 
@@ -73,3 +78,15 @@ async def ending(call: Call, wait: float = DEFAULT_WAIT) -> grpc.aio.AioRpcError
     except grpc.aio.AioRpcError as error:
         return error
     raise AssertionError("the stream ended with OK")
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    settings: Settings, source: PriceSource | None = None
+) -> AsyncIterator[tuple[TickwireServer, grpc.aio.Channel, rpc.MarketDataStub]]:
+    """A started server (stopped on exit), a channel to it and its stub."""
+    async with (
+        TickwireServer(settings, source=source) as server,
+        grpc.aio.insecure_channel(server.target) as channel,
+    ):
+        yield server, channel, rpc.MarketDataStub(channel)

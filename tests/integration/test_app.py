@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from support import ending, has, next_message, prices_until, subscribe
+from support import ending, has, next_message, prices_until, serving, subscribe
 
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import market_data_pb2_grpc as rpc
@@ -121,10 +121,7 @@ async def test_stop_ends_open_streams_with_unavailable_and_leaves_nothing_runnin
 
 async def test_simulator_serves_moving_prices_over_a_unix_socket(tmp_path: Path) -> None:
     settings = Settings(unix_socket=tmp_path / "tickwire.sock", interval=0.02, seed=7)
-    async with (
-        TickwireServer(settings) as server,
-        grpc.aio.insecure_channel(server.target) as channel,
-    ):
+    async with serving(settings) as (server, channel, stub):
         assert server.target == f"unix:{tmp_path / 'tickwire.sock'}"
         stub = rpc.MarketDataStub(channel)
         call = stub.Subscribe()

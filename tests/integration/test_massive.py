@@ -5,17 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import grpc
 import pytest
 from checks import health, market_status, source_state, until, until_all, update_of
 from fakes import FAKE_KEY as KEY
 from fakes import SNAPSHOT_PATH, FakeMassiveRest, Reply, Request
 from grpc_health.v1 import health_pb2
-from support import has, next_message, prices_until, statuses, subscribe, unsubscribe
+from support import has, next_message, prices_until, serving, statuses, subscribe, unsubscribe
 
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import market_data_pb2_grpc as rpc
-from tickwire_server.app import TickwireServer
 from tickwire_server.config import Settings
 
 WAIT = 5.0
@@ -25,10 +23,7 @@ MassiveSettings = Callable[..., Settings]
 async def test_rest_mode_streams_the_fakes_prices_with_the_day_bar(
     rest: FakeMassiveRest, massive_settings: MassiveSettings
 ) -> None:
-    async with (
-        TickwireServer(massive_settings()) as server,
-        grpc.aio.insecure_channel(server.target) as channel,
-    ):
+    async with serving(massive_settings()) as (server, channel, stub):
         assert server.source.name == "massive"
         stub = rpc.MarketDataStub(channel)
         call = stub.Subscribe()
@@ -57,10 +52,7 @@ async def test_rest_mode_streams_the_fakes_prices_with_the_day_bar(
 async def test_ref_counting_reaches_the_upstream_ticker_set(
     rest: FakeMassiveRest, massive_settings: MassiveSettings
 ) -> None:
-    async with (
-        TickwireServer(massive_settings()) as server,
-        grpc.aio.insecure_channel(server.target) as channel,
-    ):
+    async with serving(massive_settings()) as (server, channel, stub):
         call = rpc.MarketDataStub(channel).Subscribe()
         await call.write(subscribe("NVDA"))
         await next_message(call, "ack")
@@ -76,11 +68,7 @@ async def test_ref_counting_reaches_the_upstream_ticker_set(
 async def test_a_ticker_massive_does_not_return_is_reported_unknown(
     rest: FakeMassiveRest, massive_settings: MassiveSettings
 ) -> None:
-    async with (
-        TickwireServer(massive_settings()) as server,
-        grpc.aio.insecure_channel(server.target) as channel,
-    ):
-        stub = rpc.MarketDataStub(channel)
+    async with serving(massive_settings()) as (server, channel, stub):
         call = stub.Subscribe()
         await call.write(subscribe("NVDA", "ZZZZ"))
         await next_message(call, "ack")
@@ -105,11 +93,7 @@ async def test_records_without_a_price_or_malformed_are_skipped_and_counted(
 ) -> None:
     rest.set_no_trade("NEWCO")
     rest.extra_records = ["garbage", {"ticker": "BAD", "lastTrade": "x"}, {"lastTrade": {}}]
-    async with (
-        TickwireServer(massive_settings()) as server,
-        grpc.aio.insecure_channel(server.target) as channel,
-    ):
-        stub = rpc.MarketDataStub(channel)
+    async with serving(massive_settings()) as (server, channel, stub):
         call = stub.Subscribe()
         await call.write(subscribe("NEWCO", "AAPL"))
         await next_message(call, "ack")
@@ -128,11 +112,7 @@ async def test_records_without_a_price_or_malformed_are_skipped_and_counted(
 async def test_rate_limit_honours_retry_after_marks_prices_stale_and_recovers(
     rest: FakeMassiveRest, massive_settings: MassiveSettings
 ) -> None:
-    async with (
-        TickwireServer(massive_settings()) as server,
-        grpc.aio.insecure_channel(server.target) as channel,
-    ):
-        stub = rpc.MarketDataStub(channel)
+    async with serving(massive_settings()) as (server, channel, stub):
         call = stub.Subscribe()
         await call.write(subscribe("AAPL"))
         await prices_until(call, has("AAPL", 190.0))
@@ -163,11 +143,7 @@ async def test_an_outage_backs_off_opens_the_circuit_and_recovers_while_clients_
     rest: FakeMassiveRest, massive_settings: MassiveSettings
 ) -> None:
     settings = massive_settings(massive_poll_interval=0.01, massive_status_interval=0.01)
-    async with (
-        TickwireServer(settings) as server,
-        grpc.aio.insecure_channel(server.target) as channel,
-    ):
-        stub = rpc.MarketDataStub(channel)
+    async with serving(settings) as (server, channel, stub):
         watcher, other = stub.Subscribe(), stub.Subscribe()
         await watcher.write(subscribe("AAPL"))
         await other.write(subscribe("MSFT"))
@@ -225,10 +201,7 @@ async def test_an_outage_backs_off_opens_the_circuit_and_recovers_while_clients_
 async def test_a_failed_poll_marks_prices_stale_then_recovers(
     rest: FakeMassiveRest, massive_settings: MassiveSettings, reply: Reply, message: str
 ) -> None:
-    async with (
-        TickwireServer(massive_settings(massive_timeout=0.3)) as server,
-        grpc.aio.insecure_channel(server.target) as channel,
-    ):
+    async with serving(massive_settings(massive_timeout=0.3)) as (server, channel, stub):
         call = rpc.MarketDataStub(channel).Subscribe()
         await call.write(subscribe("AAPL"))
         await prices_until(call, has("AAPL", 190.0))
@@ -247,11 +220,7 @@ async def test_a_failed_poll_marks_prices_stale_then_recovers(
 async def test_a_key_rejected_later_turns_the_source_to_error_until_it_works_again(
     rest: FakeMassiveRest, massive_settings: MassiveSettings
 ) -> None:
-    async with (
-        TickwireServer(massive_settings()) as server,
-        grpc.aio.insecure_channel(server.target) as channel,
-    ):
-        stub = rpc.MarketDataStub(channel)
+    async with serving(massive_settings()) as (server, channel, stub):
         call = stub.Subscribe()
         await call.write(subscribe("AAPL"))
         await prices_until(call, has("AAPL", 190.0))
@@ -272,11 +241,7 @@ async def test_a_key_rejected_later_turns_the_source_to_error_until_it_works_aga
 async def test_market_status_changes_reach_the_stream_and_get_market_status(
     rest: FakeMassiveRest, massive_settings: MassiveSettings
 ) -> None:
-    async with (
-        TickwireServer(massive_settings()) as server,
-        grpc.aio.insecure_channel(server.target) as channel,
-    ):
-        stub = rpc.MarketDataStub(channel)
+    async with serving(massive_settings()) as (server, channel, stub):
         call = stub.Subscribe()
         await call.write(subscribe("AAPL"))
         await next_message(call, "ack")

@@ -14,7 +14,7 @@ import pytest
 from checks import health, market_status, source_state, until, update_of
 from fakes import FAKE_KEY, Action, FakeMassiveFeed, FakeMassiveRest
 from grpc_health.v1 import health_pb2
-from support import has, next_message, prices_until, subscribe, unsubscribe
+from support import has, next_message, prices_until, serving, subscribe, unsubscribe
 
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import market_data_pb2_grpc as rpc
@@ -48,10 +48,7 @@ def _actions(log: list[Action], action: str) -> list[Action]:
 async def test_websocket_mode_streams_aggregates_with_their_bar(
     feed: FakeMassiveFeed, massive_settings: MassiveSettings
 ) -> None:
-    async with (
-        TickwireServer(_ws(massive_settings)) as server,
-        grpc.aio.insecure_channel(server.target) as channel,
-    ):
+    async with serving(_ws(massive_settings)) as (server, channel, stub):
         call = rpc.MarketDataStub(channel).Subscribe()
         await call.write(subscribe("AAPL"))
         await feed.wait_subscribed(DEFAULTS)
@@ -71,10 +68,7 @@ async def test_websocket_mode_streams_aggregates_with_their_bar(
 async def test_trades_are_streamed_when_configured(
     feed: FakeMassiveFeed, massive_settings: MassiveSettings
 ) -> None:
-    async with (
-        TickwireServer(_ws(massive_settings, massive_trades=True)) as server,
-        grpc.aio.insecure_channel(server.target) as channel,
-    ):
+    async with serving(_ws(massive_settings, massive_trades=True)) as (server, channel, stub):
         call = rpc.MarketDataStub(channel).Subscribe()
         await call.write(subscribe("MSFT"))
         await next_message(call, "ack")
@@ -88,10 +82,7 @@ async def test_trades_are_streamed_when_configured(
 async def test_subscriptions_follow_the_ticker_set_across_a_dropped_connection(
     feed: FakeMassiveFeed, massive_settings: MassiveSettings
 ) -> None:
-    async with (
-        TickwireServer(_ws(massive_settings)) as server,
-        grpc.aio.insecure_channel(server.target) as channel,
-    ):
+    async with serving(_ws(massive_settings)) as (server, channel, stub):
         call = rpc.MarketDataStub(channel).Subscribe()
         await call.write(subscribe("NVDA"))
         await feed.wait_subscribed(DEFAULTS | {"A.NVDA"})
@@ -123,10 +114,7 @@ async def test_a_silent_feed_is_treated_as_dead_and_a_hanging_connect_is_bounded
     feed: FakeMassiveFeed, massive_settings: MassiveSettings
 ) -> None:
     settings = _ws(massive_settings, massive_idle_timeout=0.3, massive_timeout=0.3)
-    async with (
-        TickwireServer(settings) as server,
-        grpc.aio.insecure_channel(server.target) as channel,
-    ):
+    async with serving(settings) as (server, channel, stub):
         call = rpc.MarketDataStub(channel).Subscribe()
         await call.write(subscribe("AAPL"))
         await feed.wait_subscribed(DEFAULTS)
@@ -167,11 +155,7 @@ async def test_silence_is_normal_while_the_market_is_closed(
 async def test_auth_failed_later_turns_error_backs_off_and_recovers(
     feed: FakeMassiveFeed, massive_settings: MassiveSettings
 ) -> None:
-    async with (
-        TickwireServer(_ws(massive_settings)) as server,
-        grpc.aio.insecure_channel(server.target) as channel,
-    ):
-        stub = rpc.MarketDataStub(channel)
+    async with serving(_ws(massive_settings)) as (server, channel, stub):
         call = stub.Subscribe()
         await call.write(subscribe("AAPL"))
         await next_message(call, "ack")
@@ -199,10 +183,7 @@ async def test_auth_failed_later_turns_error_backs_off_and_recovers(
 async def test_malformed_events_are_skipped_and_counted_without_dropping_the_feed(
     feed: FakeMassiveFeed, massive_settings: MassiveSettings
 ) -> None:
-    async with (
-        TickwireServer(_ws(massive_settings)) as server,
-        grpc.aio.insecure_channel(server.target) as channel,
-    ):
+    async with serving(_ws(massive_settings)) as (server, channel, stub):
         call = rpc.MarketDataStub(channel).Subscribe()
         await call.write(subscribe("AAPL"))
         await feed.wait_subscribed(DEFAULTS)

@@ -7,11 +7,19 @@ import time
 
 import grpc
 import pytest
-from support import ending, has, next_message, prices_until, statuses, subscribe, unsubscribe
+from support import (
+    ending,
+    has,
+    next_message,
+    prices_until,
+    serving,
+    statuses,
+    subscribe,
+    unsubscribe,
+)
 
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import market_data_pb2_grpc as rpc
-from tickwire_server.app import TickwireServer
 from tickwire_server.config import Settings
 from tickwire_server.domain import MarketState, SourceState
 from tickwire_server.sources.scripted import ScriptedSource
@@ -261,10 +269,7 @@ async def test_unsubscribing_everywhere_releases_the_upstream_after_the_grace(
 
 async def test_periodic_heartbeats_flow_on_a_quiet_stream(source: ScriptedSource) -> None:
     settings = Settings(port=0, heartbeat_interval=0.1)
-    async with (
-        TickwireServer(settings, source=source) as server,
-        grpc.aio.insecure_channel(server.target) as channel,
-    ):
+    async with serving(settings, source=source) as (server, channel, stub):
         call = rpc.MarketDataStub(channel).StreamPrices(pb.StreamPricesRequest(tickers=["AAPL"]))
         beats = [(await next_message(call, "heartbeat")).heartbeat for _ in range(3)]
         times = [b.server_time.ToNanoseconds() for b in beats]
