@@ -123,7 +123,6 @@ async def test_simulator_serves_moving_prices_over_a_unix_socket(tmp_path: Path)
     settings = Settings(unix_socket=tmp_path / "tickwire.sock", interval=0.02, seed=7)
     async with serving(settings) as (server, channel, stub):
         assert server.target == f"unix:{tmp_path / 'tickwire.sock'}"
-        stub = rpc.MarketDataStub(channel)
         call = stub.Subscribe()
         await call.write(subscribe("AAPL", "BRK.B"))
         await next_message(call, "ack")

@@ -13,7 +13,6 @@ from grpc_health.v1 import health_pb2
 from support import has, next_message, prices_until, serving, statuses, subscribe, unsubscribe
 
 from tickwire.v1 import market_data_pb2 as pb
-from tickwire.v1 import market_data_pb2_grpc as rpc
 from tickwire_server.config import Settings
 
 WAIT = 5.0
@@ -25,7 +24,6 @@ async def test_rest_mode_streams_the_fakes_prices_with_the_day_bar(
 ) -> None:
     async with serving(massive_settings()) as (server, channel, stub):
         assert server.source.name == "massive"
-        stub = rpc.MarketDataStub(channel)
         call = stub.Subscribe()
         await call.write(subscribe("AAPL"))
         assert statuses((await next_message(call, "ack")).ack) == {"AAPL": "TICKER_STATUS_OK"}
@@ -53,7 +51,7 @@ async def test_ref_counting_reaches_the_upstream_ticker_set(
     rest: FakeMassiveRest, massive_settings: MassiveSettings
 ) -> None:
     async with serving(massive_settings()) as (server, channel, stub):
-        call = rpc.MarketDataStub(channel).Subscribe()
+        call = stub.Subscribe()
         await call.write(subscribe("NVDA"))
         await next_message(call, "ack")
         await rest.next_snapshot(tickers=["AAPL", "MSFT", "NVDA"])
@@ -202,7 +200,7 @@ async def test_a_failed_poll_marks_prices_stale_then_recovers(
     rest: FakeMassiveRest, massive_settings: MassiveSettings, reply: Reply, message: str
 ) -> None:
     async with serving(massive_settings(massive_timeout=0.3)) as (server, channel, stub):
-        call = rpc.MarketDataStub(channel).Subscribe()
+        call = stub.Subscribe()
         await call.write(subscribe("AAPL"))
         await prices_until(call, has("AAPL", 190.0))
 

@@ -49,7 +49,7 @@ async def test_websocket_mode_streams_aggregates_with_their_bar(
     feed: FakeMassiveFeed, massive_settings: MassiveSettings
 ) -> None:
     async with serving(_ws(massive_settings)) as (server, channel, stub):
-        call = rpc.MarketDataStub(channel).Subscribe()
+        call = stub.Subscribe()
         await call.write(subscribe("AAPL"))
         await feed.wait_subscribed(DEFAULTS)
         await prices_until(call, has("AAPL", 190.0))  # backfilled from one snapshot
@@ -69,7 +69,7 @@ async def test_trades_are_streamed_when_configured(
     feed: FakeMassiveFeed, massive_settings: MassiveSettings
 ) -> None:
     async with serving(_ws(massive_settings, massive_trades=True)) as (server, channel, stub):
-        call = rpc.MarketDataStub(channel).Subscribe()
+        call = stub.Subscribe()
         await call.write(subscribe("MSFT"))
         await next_message(call, "ack")
         await feed.wait_subscribed({"A.AAPL", "T.AAPL", "A.MSFT", "T.MSFT"})
@@ -83,7 +83,7 @@ async def test_subscriptions_follow_the_ticker_set_across_a_dropped_connection(
     feed: FakeMassiveFeed, massive_settings: MassiveSettings
 ) -> None:
     async with serving(_ws(massive_settings)) as (server, channel, stub):
-        call = rpc.MarketDataStub(channel).Subscribe()
+        call = stub.Subscribe()
         await call.write(subscribe("NVDA"))
         await feed.wait_subscribed(DEFAULTS | {"A.NVDA"})
         await prices_until(call, has("NVDA", 120.0))
@@ -115,7 +115,7 @@ async def test_a_silent_feed_is_treated_as_dead_and_a_hanging_connect_is_bounded
 ) -> None:
     settings = _ws(massive_settings, massive_idle_timeout=0.3, massive_timeout=0.3)
     async with serving(settings) as (server, channel, stub):
-        call = rpc.MarketDataStub(channel).Subscribe()
+        call = stub.Subscribe()
         await call.write(subscribe("AAPL"))
         await feed.wait_subscribed(DEFAULTS)
         await prices_until(call, has("AAPL", 190.0))
@@ -184,7 +184,7 @@ async def test_malformed_events_are_skipped_and_counted_without_dropping_the_fee
     feed: FakeMassiveFeed, massive_settings: MassiveSettings
 ) -> None:
     async with serving(_ws(massive_settings)) as (server, channel, stub):
-        call = rpc.MarketDataStub(channel).Subscribe()
+        call = stub.Subscribe()
         await call.write(subscribe("AAPL"))
         await feed.wait_subscribed(DEFAULTS)
         await prices_until(call, has("AAPL", 190.0))
@@ -206,9 +206,7 @@ async def test_malformed_events_are_skipped_and_counted_without_dropping_the_fee
         await prices_until(call, has("AAPL", 201.0))
         assert server.source.skipped - before == 5
         assert len(feed.connections()) == 1
-        assert (await market_status(rpc.MarketDataStub(channel))).source_state == (
-            pb.SOURCE_STATE_HEALTHY
-        )
+        assert (await market_status(stub)).source_state == (pb.SOURCE_STATE_HEALTHY)
         call.cancel()
 
 

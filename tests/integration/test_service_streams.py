@@ -270,7 +270,7 @@ async def test_unsubscribing_everywhere_releases_the_upstream_after_the_grace(
 async def test_periodic_heartbeats_flow_on_a_quiet_stream(source: ScriptedSource) -> None:
     settings = Settings(port=0, heartbeat_interval=0.1)
     async with serving(settings, source=source) as (server, channel, stub):
-        call = rpc.MarketDataStub(channel).StreamPrices(pb.StreamPricesRequest(tickers=["AAPL"]))
+        call = stub.StreamPrices(pb.StreamPricesRequest(tickers=["AAPL"]))
         beats = [(await next_message(call, "heartbeat")).heartbeat for _ in range(3)]
         times = [b.server_time.ToNanoseconds() for b in beats]
         assert times == sorted(times) and len(set(times)) == 3

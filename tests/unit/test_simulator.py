@@ -143,8 +143,7 @@ async def test_a_step_before_the_first_publish_is_not_followed_by_a_duplicate() 
         await source.start(sink)
         source.add_ticker("ZZZZ")
         source._step()  # a step lands between add_ticker and its scheduled first publish
-        await asyncio.sleep(0)  # let the scheduled first publish run
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one loop turn: the scheduled first publish runs
         await source.stop()
     quotes = [q for batch in sink.batches for q in batch if q.ticker == "ZZZZ"]
     assert len(quotes) == 1
