@@ -262,7 +262,11 @@ class LoopSink:
         self._thread = threading.get_ident()
 
     def publish(self, quotes: Sequence[Quote]) -> None:
-        self._call(self._hub.publish, list(quotes))
+        if threading.get_ident() == self._thread:
+            self._hub.publish(quotes)  # the hot path: no copy on the loop's own thread
+        elif not self._loop.is_closed():
+            # The source may reuse its sequence once this returns: hand over a copy.
+            self._loop.call_soon_threadsafe(self._hub.publish, list(quotes))
 
     def set_status(self, status: SourceStatus) -> None:
         self._call(self._hub.set_status, status)

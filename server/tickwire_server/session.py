@@ -11,16 +11,24 @@ from tickwire_server.hub import Hub
 from tickwire_server.subscriber import Subscriber
 
 
-def _distinct(raw_tickers: Iterable[str]) -> list[tuple[str, str]]:
-    """(raw, normalised) pairs, the first of each normalised symbol, in order."""
+def _distinct(raw_tickers: Iterable[str]) -> list[tuple[str, TickerResult | None]]:
+    """(symbol, None) for each distinct well-formed symbol, in request order.
+
+    A malformed one comes as (symbol, its INVALID_SYMBOL result, naming the
+    ticker as sent); a repeat of a symbol already seen is dropped.
+    """
     seen: set[str] = set()
-    out: list[tuple[str, str]] = []
+    out: list[tuple[str, TickerResult | None]] = []
     for raw in raw_tickers:
         symbol = symbols.normalize(raw)
         if symbol in seen:
             continue
         seen.add(symbol)
-        out.append((raw, symbol))
+        invalid = None
+        if not symbols.is_valid(symbol):
+            reason = symbols.invalid_reason(raw)
+            invalid = TickerResult(raw, TickerStatus.INVALID_SYMBOL, reason)
+        out.append((symbol, invalid))
     return out
 
 
@@ -48,10 +56,9 @@ class StreamSession:
         have = self.subscriber.tickers
         room = self.max_tickers - len(have)
         source = self.hub.source
-        for raw, symbol in _distinct(raw_tickers):
-            if not symbols.is_valid(symbol):
-                status, message = TickerStatus.INVALID_SYMBOL, symbols.invalid_reason(raw)
-                results.append(TickerResult(raw, status, message))
+        for symbol, invalid in _distinct(raw_tickers):
+            if invalid is not None:
+                results.append(invalid)
                 continue
             if symbol in have:
                 results.append(TickerResult(symbol, TickerStatus.OK, "already subscribed"))
@@ -75,10 +82,9 @@ class StreamSession:
         results: list[TickerResult] = []
         removed: list[str] = []
         have = self.subscriber.tickers
-        for raw, symbol in _distinct(raw_tickers):
-            if not symbols.is_valid(symbol):
-                status, message = TickerStatus.INVALID_SYMBOL, symbols.invalid_reason(raw)
-                results.append(TickerResult(raw, status, message))
+        for symbol, invalid in _distinct(raw_tickers):
+            if invalid is not None:
+                results.append(invalid)
             elif symbol not in have:
                 results.append(TickerResult(symbol, TickerStatus.NOT_SUBSCRIBED))
             else:
@@ -100,10 +106,9 @@ def snapshot(hub: Hub, raw_tickers: Iterable[str]) -> tuple[list[CachedPrice], l
     """
     entries: list[CachedPrice] = []
     results: list[TickerResult] = []
-    for raw, symbol in _distinct(raw_tickers):
-        if not symbols.is_valid(symbol):
-            reason = symbols.invalid_reason(raw)
-            results.append(TickerResult(raw, TickerStatus.INVALID_SYMBOL, reason))
+    for symbol, invalid in _distinct(raw_tickers):
+        if invalid is not None:
+            results.append(invalid)
         elif (entry := hub.cache.get(symbol)) is not None:
             entries.append(entry)
             results.append(TickerResult(symbol, TickerStatus.OK))
