@@ -1,10 +1,16 @@
 """The ceiling peer: every stream writes pre-encoded `PriceBatch` frames, nothing else.
 
-No cache, hub, validation or per-update work: at start it encodes a ring of
-feed batches; the same feed loop as every other design runs (so the event
-loop is as busy as theirs) but a publish only moves the ring's cursor. Each
-stream writes the current frame of its tickers as fast as the transport takes
-it, with the same completion drain as tickwire: the most the transport gives.
+No cache, hub, validation or per-update work. Flat out (`--hz 0`) it encodes
+a ring of feed batches at start; the same feed loop as every other design
+runs (so the event loop is as busy as theirs) but a publish only moves the
+ring's cursor, and each stream writes the current frame of its tickers as
+fast as the transport takes it: the most the transport gives.
+
+Paced (`--hz` > 0, the latency scenario) fresh prices must carry their publish
+time, so each publish encodes its batch once (the fastest encoder there is,
+tickwire's own) and wakes every stream, which writes the frame of its tickers,
+joined once per distinct ticker list: the least time a frame can take from
+publish to the wire. Both modes use the same completion drain as tickwire.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from bench.feed import Feed, drive
 from bench.serving import ServeArgs, announce, parse, run, until_stopped
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire_server import wire
+from tickwire_server.domain import Quote
 from tickwire_server.grpc_loop import drain_completion_notices
 
 Context = grpc.aio.ServicerContext[pb.StreamPricesRequest, bytes]
@@ -45,19 +52,63 @@ def encode_batches(feed: Feed, count: int) -> list[dict[str, bytes]]:
     return ring
 
 
+class Ring:
+    """Flat out: a publish moves the cursor over pre-encoded batches."""
+
+    def __init__(self, feed: Feed) -> None:
+        self._ring = encode_batches(feed, RING)
+        self._cursor = 0
+
+    def publish(self, batch: list[tuple[str, float]], ts: int) -> None:
+        self._cursor += 1
+
+    async def stream(self, tickers: list[str], context: Context) -> None:
+        wanted = [t for t in tickers if t in self._ring[0]]
+        frames = [wire.prices_frame(elements[t] for t in wanted) for elements in self._ring]
+        while True:
+            await context.write(frames[self._cursor % RING])
+
+
+class Fresh:
+    """Paced: each publish encodes its batch once and wakes every stream."""
+
+    def __init__(self, feed: Feed) -> None:
+        self._known = frozenset(feed.tickers)
+        self._previous: dict[str, float] = {}
+        self._sequence = 0
+        self._frames: dict[tuple[str, ...], bytes] = {}
+        self._elements: dict[str, bytes] = {}
+        self._published = asyncio.Event()
+
+    def publish(self, batch: list[tuple[str, float]], ts: int) -> None:
+        self._sequence += 1
+        previous = self._previous
+        elements = {}
+        for ticker, price in batch:
+            quote = Quote(ticker, price, ts)
+            elements[ticker] = wire.live_element(quote, previous.get(ticker, price), self._sequence)
+            previous[ticker] = price
+        self._elements, self._frames = elements, {}
+        published, self._published = self._published, asyncio.Event()
+        published.set()
+
+    async def stream(self, tickers: list[str], context: Context) -> None:
+        wanted = tuple(t for t in tickers if t in self._known)
+        while True:
+            await self._published.wait()
+            frame = self._frames.get(wanted)
+            if frame is None:
+                elements = self._elements
+                frame = self._frames[wanted] = wire.prices_frame(elements[t] for t in wanted)
+            await context.write(frame)
+
+
 async def serve(args: ServeArgs) -> None:
     feed = Feed(args.tickers)
-    ring = encode_batches(feed, RING)
-    cursor = [0]
-
-    def publish(batch: list[tuple[str, float]], ts: int) -> None:
-        cursor[0] += 1
+    design = Ring(feed) if args.hz <= 0 else Fresh(feed)
 
     async def stream_prices(request: pb.StreamPricesRequest, context: Context) -> None:
-        wanted = [t for t in request.tickers if t in ring[0]]
-        frames = [wire.prices_frame(elements[t] for t in wanted) for elements in ring]
-        while True:
-            await context.write(frames[cursor[0] % RING])
+        await design.stream(list(request.tickers), context)
 
     handler = grpc.method_handlers_generic_handler(
         "tickwire.v1.MarketData",
@@ -74,7 +125,7 @@ async def serve(args: ServeArgs) -> None:
     port = server.add_insecure_port(f"{args.host}:{args.port}")
     await server.start()
     drain_completion_notices(asyncio.get_running_loop())
-    source = asyncio.create_task(drive(feed, publish, args.hz))
+    source = asyncio.create_task(drive(feed, design.publish, args.hz))
     announce(f"{args.host}:{port}")
     await until_stopped(args.max_seconds)
     source.cancel()

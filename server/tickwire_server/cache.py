@@ -5,37 +5,69 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire_server import wire
 from tickwire_server.domain import Quote
 
 
-@dataclass(slots=True)
 class CachedPrice:
-    """The latest update of one ticker, encoded once for every subscriber.
+    """The latest update of one ticker, encoded at most once for every subscriber.
 
-    `update` is the live message (state LIVE, or STALE once the source said it
-    is no longer refreshed); `element` is its encoding as a `PriceBatch.updates`
-    element. `CachedPrice(update, element)` derives ticker, price and sequence
-    from the message; the cache's hot path passes them with `update` None and
-    the message is decoded from `element` only when someone reads it. The
+    `element` is the update encoded as a `PriceBatch.updates` element; `update`
+    is the same as a message (state LIVE, or STALE once the source said it is
+    no longer refreshed). The cache's hot path keeps only the quote and the
+    price it moved from: the element is encoded on first read, so a price
+    replaced before any stream takes it is never encoded at all, and the
+    message is decoded from the element only when someone asks for it. The
     snapshot encoding is made on first use.
     """
 
-    _update: pb.PriceUpdate | None
-    element: bytes
-    _snapshot: bytes | None = field(default=None, repr=False)
-    ticker: str = ""
-    price: float = 0.0
-    sequence: int = 0
+    __slots__ = (
+        "ticker",
+        "price",
+        "sequence",
+        "_quote",
+        "_previous_price",
+        "_element",
+        "_update",
+        "_snapshot",
+    )
 
-    def __post_init__(self) -> None:
-        if self._update is not None:
-            self.ticker = self._update.ticker
-            self.price = self._update.price
-            self.sequence = self._update.sequence
+    def __init__(self, quote: Quote, price: float, previous_price: float, sequence: int) -> None:
+        """A LIVE entry for `quote` (price `price`), moved from `previous_price`."""
+        self.ticker = quote.ticker
+        self.price = price
+        self.sequence = sequence
+        self._quote: Quote | None = quote
+        self._previous_price = previous_price
+        self._element: bytes | None = None
+        self._update: pb.PriceUpdate | None = None
+        self._snapshot: bytes | None = None
+
+    @classmethod
+    def of(cls, update: pb.PriceUpdate) -> CachedPrice:
+        """An entry holding `update` as it is (any state)."""
+        entry = cls.__new__(cls)
+        entry.ticker = update.ticker
+        entry.price = update.price
+        entry.sequence = update.sequence
+        entry._quote = None
+        entry._previous_price = update.previous_price
+        entry._element = wire.update_element(update)
+        entry._update = update
+        entry._snapshot = None
+        return entry
+
+    @property
+    def element(self) -> bytes:
+        """The update as one `PriceBatch.updates` element (encoded on first read)."""
+        element = self._element
+        if element is None:
+            assert self._quote is not None  # only live entries are built without an element
+            element = wire.live_element(self._quote, self._previous_price, self.sequence)
+            self._element = element
+        return element
 
     @property
     def update(self) -> pb.PriceUpdate:
@@ -47,7 +79,7 @@ class CachedPrice:
     @property
     def stale(self) -> bool:
         """True when the source stopped refreshing this price."""
-        return self.update.state == pb.DATA_STATE_STALE
+        return self._quote is None and self.update.state == pb.DATA_STATE_STALE
 
     def snapshot_element(self) -> bytes:
         """The update flagged DATA_STATE_SNAPSHOT (STALE if stale), encoded as a batch element."""
@@ -67,6 +99,9 @@ class CachedPrice:
         copy.CopyFrom(self.update)
         copy.state = state
         return copy
+
+    def __repr__(self) -> str:
+        return f"CachedPrice({self.ticker!r}, {self.price!r}, sequence={self.sequence})"
 
 
 def build_update(quote: Quote, previous: pb.PriceUpdate | None) -> pb.PriceUpdate:
@@ -141,8 +176,7 @@ class PriceCache:
                     prev_price, sequence = price, 1
                 else:
                     prev_price, sequence = previous.price, previous.sequence + 1
-                element = wire.live_element(quote, prev_price, sequence)
-                entry = CachedPrice(None, element, None, ticker, price, sequence)
+                entry = CachedPrice(quote, price, prev_price, sequence)
                 prices[ticker] = entry
                 out.append(entry)
             self._version += len(out)
@@ -174,8 +208,7 @@ class PriceCache:
                 entry = prices.get(ticker)
                 if entry is None or entry.stale:
                     continue
-                update = entry.as_state(pb.DATA_STATE_STALE)
-                prices[ticker] = stale = CachedPrice(update, wire.update_element(update))
+                prices[ticker] = stale = CachedPrice.of(entry.as_state(pb.DATA_STATE_STALE))
                 out.append(stale)
         return out
 

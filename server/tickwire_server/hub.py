@@ -132,32 +132,37 @@ class Hub:
         entries = self._cache.apply(quotes)
         if not entries:
             return
+        by_ticker = {entry.ticker: entry for entry in entries}
+        if len(by_ticker) == len(entries):  # else a ticker came twice: go in order
+            keys = frozenset(by_ticker)
+            if keys == self._last_keys:  # the same tickers as last time: share the set too
+                keys = self._last_keys
+            self._last_keys = keys
+            plan = self._plan
+            if plan is None or plan[0] is not keys:
+                plan = self._plan = self._fanout_plan(keys) if self._wide(keys) else None
+            if plan is not None:
+                batch = wire.SharedBatch(by_ticker, keys)  # encoded only if a stream sends it
+                for sub in plan[1]:
+                    sub.offer_all(batch)
+                for sub in plan[2]:
+                    for ticker in sub.tickers & keys:
+                        sub.offer(ticker, by_ticker[ticker].element)
+                return
         index = self._index
-        elements = {entry.ticker: entry.element for entry in entries}
-        reach = sum(len(index.get(ticker, ())) for ticker in elements)
-        wide = reach >= _WIDE_FANOUT * len(self._subscribers)
-        if len(elements) < len(entries) or not wide:
-            for entry in entries:  # small fan-out, or a ticker twice in one batch
-                subs = index.get(entry.ticker)
-                if subs:
-                    ticker = entry.ticker
-                    element = entry.element
-                    for sub in subs:
-                        sub.offer(ticker, element)
-            return
-        keys = frozenset(elements)
-        if keys == self._last_keys:  # the same tickers as last time: share the set too
-            keys = self._last_keys
-        self._last_keys = keys
-        batch = wire.SharedBatch(elements, keys)
-        plan = self._plan
-        if plan is None or plan[0] is not keys:
-            plan = self._plan = self._fanout_plan(keys)
-        for sub in plan[1]:
-            sub.offer_all(batch)
-        for sub in plan[2]:
-            for ticker in sub.tickers & keys:
-                sub.offer(ticker, elements[ticker])
+        for entry in entries:
+            subs = index.get(entry.ticker)
+            if subs:
+                ticker = entry.ticker
+                element = entry.element
+                for sub in subs:
+                    sub.offer(ticker, element)
+
+    def _wide(self, keys: frozenset[str]) -> bool:
+        """True when a batch of `keys` brings each subscriber several updates on average."""
+        index = self._index
+        reach = sum(len(index.get(ticker, ())) for ticker in keys)
+        return reach >= _WIDE_FANOUT * len(self._subscribers)
 
     def _fanout_plan(self, keys: frozenset[str]) -> _Plan:
         """Who takes a batch of `keys` whole and who takes a part; reused until subs change."""

@@ -74,14 +74,14 @@ class Subscriber:
         if shared is None and not self._prices:
             self._shared = batch
         elif shared is not None and (shared.keys is batch.keys or shared.keys <= batch.keys):
-            self._conflated += len(shared.elements)
+            self._conflated += len(shared.keys)
             self._shared = batch
         else:
             self._own()
             prices = self._prices
             before = len(prices)
             prices.update(batch.elements)
-            self._conflated += before + len(batch.elements) - len(prices)
+            self._conflated += before + len(batch.keys) - len(prices)
         self._wake.set()
 
     def discard(self, ticker: str) -> None:
@@ -129,7 +129,7 @@ class Subscriber:
     def pending(self) -> int:
         """How many price elements wait to be sent."""
         if self._shared is not None:
-            return len(self._shared.elements)
+            return len(self._shared.keys)
         return len(self._prices)
 
     async def next_frames(self, max_wait: float | None) -> list[bytes]:

@@ -8,6 +8,7 @@ import pytest
 
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire_server import wire
+from tickwire_server.cache import CachedPrice
 from tickwire_server.domain import TickerResult, TickerStatus
 from tickwire_server.errors import EndReason, StreamEnded
 from tickwire_server.subscriber import Subscriber
@@ -335,8 +336,8 @@ async def test_ended_stream_keeps_raising() -> None:
 
 
 def _shared(*tickers: str, sequence: int = 1) -> wire.SharedBatch:
-    elements = {t: _element(t, sequence) for t in tickers}
-    return wire.SharedBatch(elements, frozenset(elements))
+    entries = {t: CachedPrice.of(pb.PriceUpdate(ticker=t, sequence=sequence)) for t in tickers}
+    return wire.SharedBatch(entries, frozenset(entries))
 
 
 async def test_a_whole_batch_in_an_empty_mailbox_is_sent_as_its_shared_frame() -> None:

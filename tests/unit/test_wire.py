@@ -10,6 +10,7 @@ from google.protobuf.internal import encoder
 
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire_server import wire
+from tickwire_server.cache import CachedPrice
 from tickwire_server.domain import (
     MarketState,
     SourceState,
@@ -283,8 +284,9 @@ def test_live_element_is_byte_for_byte_the_built_message(
 
 def test_a_shared_batch_frame_is_the_frame_of_its_elements() -> None:
     updates = [pb.PriceUpdate(ticker=t, price=1.0, sequence=3) for t in ("A", "B", "C")]
+    entries = {u.ticker: CachedPrice.of(u) for u in updates}
+    batch = wire.SharedBatch(entries, frozenset(entries))
     elements = {u.ticker: wire.update_element(u) for u in updates}
-    batch = wire.SharedBatch(elements, frozenset(elements))
     assert batch.frame() == wire.prices_frame(elements.values())
     assert batch.frame() is batch.frame()
     assert batch.frame(7) == wire.prices_frame(elements.values(), conflated=7)
