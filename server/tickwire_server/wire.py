@@ -191,6 +191,9 @@ def prices_frame(elements: Iterable[bytes], conflated: int = 0) -> bytes:
     return _TAG_PRICES + varint(len(batch)) + batch
 
 
+_SHARED_FRAMES = 8  # frames kept per shared batch, one per conflated count
+
+
 class Encoded(Protocol):
     """Anything that reads as one pre-encoded `PriceBatch.updates` element."""
 
@@ -202,20 +205,20 @@ class SharedBatch:
     """One publish's entries by ticker, read-only, shared by every stream that takes it all.
 
     `keys` is the frozenset of its tickers. Nothing is encoded until a stream
-    sends the batch: the frame is then assembled once and reused by every
-    stream that sends exactly this batch (only the `conflated` count is per
-    stream). A batch replaced in every mailbox before any stream sends it
-    costs no encoding at all.
+    sends the batch: the elements are then joined once, and each frame (one
+    per distinct `conflated` count; streams under the same load mostly share
+    one) is made once and reused by every stream that sends it. A batch
+    replaced in every mailbox before any stream sends it costs no encoding.
     """
 
-    __slots__ = ("entries", "keys", "_elements", "_body", "_frame")
+    __slots__ = ("entries", "keys", "_elements", "_body", "_frames")
 
     def __init__(self, entries: Mapping[str, Encoded], keys: frozenset[str]) -> None:
         self.entries = entries
         self.keys = keys
         self._elements: dict[str, bytes] | None = None
         self._body: bytes | None = None
-        self._frame: bytes | None = None
+        self._frames: dict[int, bytes] = {}
 
     @property
     def elements(self) -> dict[str, bytes]:
@@ -226,16 +229,18 @@ class SharedBatch:
 
     def frame(self, conflated: int = 0) -> bytes:
         """`prices_frame(elements, conflated)`, from elements joined once."""
-        if not conflated and self._frame is not None:
-            return self._frame
+        frame = self._frames.get(conflated)
+        if frame is not None:
+            return frame
         body = self._body
         if body is None:
             body = self._body = b"".join([e.element for e in self.entries.values()])
-        if conflated:  # one copy of the shared body, not two
-            tail = _TAG_CONFLATED + varint(conflated)
-            return b"".join((_TAG_PRICES, varint(len(body) + len(tail)), body, tail))
-        self._frame = _TAG_PRICES + varint(len(body)) + body
-        return self._frame
+        if len(self._frames) >= _SHARED_FRAMES:  # counts all differ: keep memory bounded
+            self._frames.clear()
+        tail = _TAG_CONFLATED + varint(conflated) if conflated else b""
+        frame = b"".join((_TAG_PRICES, varint(len(body) + len(tail)), body, tail))
+        self._frames[conflated] = frame
+        return frame
 
 
 def timestamp(ns: int) -> Timestamp:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from tickwire.v1 import market_data_pb2 as pb
+from tickwire_server import wire
 from tickwire_server.cache import PriceCache
 from tickwire_server.domain import MarketState, Quote, SourceState, SourceStatus
 from tickwire_server.errors import EndReason, StreamEnded
@@ -571,3 +572,28 @@ async def test_a_wide_batch_follows_subscription_changes() -> None:
     assert sorted(u.ticker for u in _updates(await _frames(subs[0]))) == tickers[1:]
     assert sorted(u.ticker for u in _updates(await _frames(subs[1]))) == tickers
     assert sorted(u.ticker for u in _updates(await _frames(late))) == tickers
+
+
+async def test_a_batch_replaced_before_any_stream_sends_it_is_never_encoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    encoded: list[tuple[str, float]] = []
+    encode = wire.live_element
+
+    def counting(quote: Quote, previous_price: float, sequence: int) -> bytes:
+        encoded.append((quote.ticker, quote.price))
+        return encode(quote, previous_price, sequence)
+
+    monkeypatch.setattr(wire, "live_element", counting)
+    source, hub = await _hub()
+    tickers = [f"T{i:03d}" for i in range(10)]
+    subs = [_attach(hub, *tickers) for _ in range(3)]
+    for price in (100.0, 101.0, 102.0):  # nobody reads between these
+        source.push({t: price for t in tickers})
+    assert encoded == []
+    for sub in subs:
+        updates = _updates(await _frames(sub))
+        assert [(u.price, u.previous_price, u.sequence) for u in updates] == [
+            (102.0, 101.0, 3)
+        ] * 10  # change fields against the price it replaced, sequence counts all three
+    assert sorted(encoded) == [(t, 102.0) for t in tickers]  # once, for all three streams

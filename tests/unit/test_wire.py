@@ -290,3 +290,6 @@ def test_a_shared_batch_frame_is_the_frame_of_its_elements() -> None:
     assert batch.frame() == wire.prices_frame(elements.values())
     assert batch.frame() is batch.frame()
     assert batch.frame(7) == wire.prices_frame(elements.values(), conflated=7)
+    assert batch.frame(7) is batch.frame(7)  # streams with the same count share it too
+    assert batch.frame(8) == wire.prices_frame(elements.values(), conflated=8)
+    assert batch.frame() == wire.prices_frame(elements.values())  # still the plain one
