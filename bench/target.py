@@ -80,6 +80,8 @@ async def serve(args: ServeArgs) -> None:
     )
     source = FeedSource(Feed(args.tickers), args.hz)
     async with TickwireServer(settings, source=source) as server:
+        if not os.environ.get("BENCH_DEFAULT_GC"):  # lever off: Python's default collector
+            app.tune_gc()  # as tickwire-server does
         announce(server.target)
         await until_stopped(args.max_seconds)
 

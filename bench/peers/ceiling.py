@@ -10,7 +10,8 @@ Paced (`--hz` > 0, the latency scenario) fresh prices must carry their publish
 time, so each publish encodes its batch once (the fastest encoder there is,
 tickwire's own) and wakes every stream, which writes the frame of its tickers,
 joined once per distinct ticker list: the least time a frame can take from
-publish to the wire. Both modes use the same completion drain as tickwire.
+publish to the wire. Both modes use the same completion drain and garbage-
+collector tuning as tickwire.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bench.feed import Feed, drive
 from bench.serving import ServeArgs, announce, parse, run, until_stopped
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire_server import wire
+from tickwire_server.app import tune_gc
 from tickwire_server.domain import Quote
 from tickwire_server.grpc_loop import drain_completion_notices
 
@@ -125,6 +127,7 @@ async def serve(args: ServeArgs) -> None:
     port = server.add_insecure_port(f"{args.host}:{args.port}")
     await server.start()
     drain_completion_notices(asyncio.get_running_loop())
+    tune_gc()  # the same process tuning as tickwire-server
     source = asyncio.create_task(drive(feed, design.publish, args.hz))
     announce(f"{args.host}:{port}")
     await until_stopped(args.max_seconds)

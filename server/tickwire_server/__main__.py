@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from tickwire_server.app import TickwireServer
+from tickwire_server.app import TickwireServer, tune_gc
 from tickwire_server.config import Settings, load
 from tickwire_server.errors import TickwireError
 
@@ -25,6 +25,7 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with TickwireServer(settings) as server:
+        tune_gc()
         print(f"tickwire serving on {server.target} (source: {server.source.name})", flush=True)
         await stop.wait()
         log.info("signal received, shutting down")

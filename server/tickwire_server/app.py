@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from types import TracebackType
 
@@ -22,6 +23,8 @@ from tickwire_server.sources.base import PriceSource
 
 log = logging.getLogger(__name__)
 
+# Cyclic-GC allocation threshold for a serving process (Python's default is 700).
+GC_THRESHOLD = 20_000
 _HEALTH_SERVING = health_pb2.HealthCheckResponse.SERVING
 _HEALTH_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -135,6 +138,22 @@ class TickwireServer:
         code = _HEALTH_SERVING if serving else _HEALTH_NOT_SERVING
         await self._health.set("", _HEALTH_SERVING)
         await self._health.set(SERVICE_NAME, code)
+
+
+def tune_gc(threshold: int = GC_THRESHOLD) -> None:
+    """Tune the cyclic garbage collector of a process that serves and does little else.
+
+    Call once the server has started. Objects alive then (modules, grpc,
+    settings) move to the permanent generation, so full collections stop
+    scanning them, and the young generation is collected after `threshold`
+    net allocations instead of 700. Updates are short-lived and freed by
+    reference counting; at the default threshold a source publishing flat
+    out triggered ~200 collections a second, 7-8% of the event loop. A
+    process-wide setting: `tickwire-server` applies it, embedding code and
+    `tickwire.testing` leave it alone.
+    """
+    gc.freeze()
+    gc.set_threshold(threshold, 20, 20)
 
 
 def _target(host: str, port: int) -> str:
