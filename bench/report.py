@@ -80,6 +80,9 @@ def table(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+_COLOURS = {"tickwire": "#1f77b4", "ceiling": "#7f7f7f", "naive": "#d62728", "sse": "#ff7f0e"}
+
+
 def chart(data: dict[str, Any], path: Path) -> None:
     """Fan-out throughput per design and latency percentiles per design, one PNG."""
     import matplotlib
@@ -91,7 +94,7 @@ def chart(data: dict[str, Any], path: Path) -> None:
     fan = data.get("fanout", {}).get("designs", {})
     names = list(fan)
     values = [fan[n]["updates_per_s"] for n in names]
-    bars = left.bar(names, values, color=["#1f77b4", "#7f7f7f", "#d62728", "#ff7f0e"][: len(names)])
+    bars = left.bar(names, values, color=[_COLOURS.get(n, "#9467bd") for n in names])
     left.set_yscale("log")
     left.set_ylabel("delivered updates/s (log)")
     left.set_title("Fan-out: 50 subscribers x 500 tickers, source flat out")
@@ -103,7 +106,8 @@ def chart(data: dict[str, Any], path: Path) -> None:
     width = 0.8 / max(1, len(lat))
     for i, (name, row) in enumerate(lat.items()):
         xs = [k + i * width for k in range(len(keys))]
-        right.bar(xs, [row.get(k, 0) for k in keys], width, label=name)
+        right.bar(xs, [row.get(k, 0) for k in keys], width, label=name,
+                  color=_COLOURS.get(name, "#9467bd"))  # fmt: skip
     right.set_xticks([k + width * (len(lat) - 1) / 2 for k in range(len(keys))], keys)
     right.set_yscale("log")
     right.set_ylabel("publish -> client, ms (log)")
