@@ -34,22 +34,37 @@ RING = 8
 
 
 def encode_batches(feed: Feed, count: int) -> list[dict[str, bytes]]:
-    """`count` feed batches, each as one encoded `PriceBatch.updates` element per ticker."""
-    now = time.time_ns()
+    """`count` feed batches, each as one encoded `PriceBatch.updates` element per ticker.
+
+    Every element carries what a live update of a running server carries (a
+    move from the previous price with its change fields, a sequence in the
+    thousands), so a frame is as many bytes per update as tickwire's.
+    """
+    now = wire.timestamp(time.time_ns())
+    previous = dict(feed.next_batch())
     ring = []
     for n in range(count):
         elements = {}
         for ticker, price in feed.next_batch():
+            before = previous[ticker]
+            change = price - before
             update = pb.PriceUpdate(
                 ticker=ticker,
                 price=price,
-                previous_price=price,
-                direction=pb.DIRECTION_FLAT,
-                timestamp=wire.timestamp(now),
-                sequence=n + 1,
+                previous_price=before,
+                change=change,
+                change_percent=change / before * 100.0,
+                direction=pb.DIRECTION_UP
+                if change > 0
+                else pb.DIRECTION_DOWN
+                if change < 0
+                else pb.DIRECTION_FLAT,
+                timestamp=now,
+                sequence=10_000 + n,
                 state=pb.DATA_STATE_LIVE,
             )
             elements[ticker] = wire.update_element(update)
+            previous[ticker] = price
         ring.append(elements)
     return ring
 
