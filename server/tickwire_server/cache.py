@@ -20,7 +20,8 @@ class CachedPrice:
     price it moved from: the element is encoded on first read, so a price
     replaced before any stream takes it is never encoded at all, and the
     message is decoded from the element only when someone asks for it. The
-    snapshot encoding is made on first use.
+    snapshot encoding is made on first use. Entries are safe to read from
+    any thread: two first reads at once may both encode, to the same bytes.
     """
 
     __slots__ = (

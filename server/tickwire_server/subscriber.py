@@ -19,9 +19,10 @@ class Subscriber:
     The hub offers encoded price elements; at most one is pending per ticker
     (latest wins) and each overwrite is counted as conflated. A whole
     `SharedBatch` offered to an empty mailbox is kept by reference (no copy)
-    and, unless split or conflated, sent as the batch's own shared frame. Control frames
-    (acks, heartbeats, market status) queue in order and are never dropped;
-    a client that lets more than `max_controls` pile up is ended. The send
+    and, unless split, sent as the batch's shared frame for its conflated
+    count. Control frames (acks, heartbeats, market status) queue in order
+    and are never dropped; a client that lets more than `max_controls` pile
+    up is ended. The send
     loop calls `next_frames`, which drains everything pending into as few
     frames as fit `max_frame_bytes`: idle, a price goes out at once; under
     load, batches grow.
