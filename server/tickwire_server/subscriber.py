@@ -22,10 +22,9 @@ class Subscriber:
     and, unless split, sent as the batch's shared frame for its conflated
     count. Control frames (acks, heartbeats, market status) queue in order
     and are never dropped; a client that lets more than `max_controls` pile
-    up is ended. The send
-    loop calls `next_frames`, which drains everything pending into as few
-    frames as fit `max_frame_bytes`: idle, a price goes out at once; under
-    load, batches grow.
+    up is ended. The send loop calls `next_frames`, which drains everything
+    pending into as few frames as fit `max_frame_bytes`: idle, a price goes
+    out at once; under load, batches grow.
     """
 
     __slots__ = (
