@@ -103,6 +103,7 @@ _TICKER_FIELDS_MAX = 100_000
 
 
 def _ticker_field(ticker: str) -> bytes:
+    """Field 1 of `ticker`, remembered (callers look in `_TICKER_FIELDS` first)."""
     field = _TICKER_FIELDS.get(ticker)
     if field is None:
         name = ticker.encode()
@@ -139,13 +140,14 @@ def live_element(quote: Quote, previous_price: float, sequence: int) -> bytes:
     price = quote.price
     change = price - previous_price
     percent = change / previous_price * 100.0
+    body = _TICKER_FIELDS.get(quote.ticker) or _ticker_field(quote.ticker)
     if change and percent:  # the usual case: every field present
-        body = (_TICKER_FIELDS.get(quote.ticker) or _ticker_field(quote.ticker)) + _MOVED(
+        body += _MOVED(
             0x11, price, 0x19, previous_price, 0x21, change, 0x29, percent,
             0x30, _UP if change > 0 else _DOWN,
         )  # fmt: skip
     else:
-        body = _ticker_field(quote.ticker) + _PRICES_2(0x11, price, 0x19, previous_price)
+        body += _PRICES_2(0x11, price, 0x19, previous_price)
         if change:
             body += _DOUBLE(0x21, change)
         body += _DIRECTION_UP if change > 0 else _DIRECTION_DOWN if change < 0 else _DIRECTION_FLAT
