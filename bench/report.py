@@ -60,9 +60,10 @@ def table(data: dict[str, Any]) -> str:
         if scenario in ("machine", "targets", "quick") or not isinstance(metrics, dict):
             continue
         for metric, value in metrics.items():
-            if isinstance(value, dict | list) or metric == "note":
+            if isinstance(value, dict) or metric == "note":
                 continue
-            lines.append(f"| {scenario} | {metric} | {_fmt(value)} |")
+            shown = ", ".join(map(_fmt, value)) if isinstance(value, list) else _fmt(value)
+            lines.append(f"| {scenario} | {metric} | {shown} |")
     lines += ["", "| design | fan-out updates/s | server CPU | latency p50 / p99 / p99.9 ms |"]
     lines.append("|---|---|---|---|")
     fan = data.get("fanout", {}).get("designs", {})
