@@ -16,6 +16,12 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
+
+from bench.feed import Feed, Publish, drive
+from tickwire_server.app import tune_gc
+from tickwire_server.grpc_loop import drain_completion_notices
+
 
 @dataclass(frozen=True)
 class ServeArgs:
@@ -62,6 +68,26 @@ async def until_stopped(max_seconds: float) -> None:
             await stop.wait()
     except TimeoutError:
         print(f"{sys.argv[0]}: max lifetime reached, exiting", file=sys.stderr)
+
+
+async def serve_grpc(
+    server: grpc.aio.Server, args: ServeArgs, feed: Feed, publish: Publish, *, tuned: bool = False
+) -> None:
+    """Serve a grpc.aio peer: bind, start, drive `feed` into `publish`, announce, stop.
+
+    Every grpc.aio design gets the completion drain; `tuned` also gives it
+    tickwire-server's collector tuning.
+    """
+    port = server.add_insecure_port(f"{args.host}:{args.port}")
+    await server.start()
+    drain_completion_notices(asyncio.get_running_loop())
+    if tuned:
+        tune_gc()
+    source = asyncio.create_task(drive(feed, publish, args.hz))
+    announce(f"{args.host}:{port}")
+    await until_stopped(args.max_seconds)
+    source.cancel()
+    await server.stop(0.5)
 
 
 def run(main: Callable[[], Coroutine[Any, Any, None]], use_uvloop: bool) -> None:

@@ -21,52 +21,40 @@ import time
 
 import grpc
 
-from bench.feed import Feed, drive
-from bench.serving import ServeArgs, announce, parse, run, until_stopped
+from bench.feed import Feed
+from bench.serving import ServeArgs, parse, run, serve_grpc
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire_server import wire
-from tickwire_server.app import tune_gc
 from tickwire_server.domain import Quote
-from tickwire_server.grpc_loop import drain_completion_notices
 
 Context = grpc.aio.ServicerContext[pb.StreamPricesRequest, bytes]
 RING = 8
 
 
-def encode_batches(feed: Feed, count: int) -> list[dict[str, bytes]]:
-    """`count` feed batches, each as one encoded `PriceBatch.updates` element per ticker.
+def encode_batch(
+    batch: list[tuple[str, float]], previous: dict[str, float], sequence: int, ts: int
+) -> dict[str, bytes]:
+    """One feed batch as an encoded `PriceBatch.updates` element per ticker.
 
-    Every element carries what a live update of a running server carries (a
-    move from the previous price with its change fields, a sequence in the
-    thousands), so a frame is as many bytes per update as tickwire's.
+    Each element is a live move from the ticker's `previous` price (updated
+    here), with its change fields, as a running server sends it.
     """
-    now = wire.timestamp(time.time_ns())
+    elements = {}
+    for ticker, price in batch:
+        quote = Quote(ticker, price, ts)
+        elements[ticker] = wire.live_element(quote, previous.get(ticker, price), sequence)
+        previous[ticker] = price
+    return elements
+
+
+def encode_batches(feed: Feed, count: int) -> list[dict[str, bytes]]:
+    """`count` feed batches, encoded as a running server's updates (sequences in the thousands).
+
+    A frame is then as many bytes per update as tickwire's.
+    """
+    now = time.time_ns()
     previous = dict(feed.next_batch())
-    ring = []
-    for n in range(count):
-        elements = {}
-        for ticker, price in feed.next_batch():
-            before = previous[ticker]
-            change = price - before
-            update = pb.PriceUpdate(
-                ticker=ticker,
-                price=price,
-                previous_price=before,
-                change=change,
-                change_percent=change / before * 100.0,
-                direction=pb.DIRECTION_UP
-                if change > 0
-                else pb.DIRECTION_DOWN
-                if change < 0
-                else pb.DIRECTION_FLAT,
-                timestamp=now,
-                sequence=10_000 + n,
-                state=pb.DATA_STATE_LIVE,
-            )
-            elements[ticker] = wire.update_element(update)
-            previous[ticker] = price
-        ring.append(elements)
-    return ring
+    return [encode_batch(feed.next_batch(), previous, 10_000 + n, now) for n in range(count)]
 
 
 class Ring:
@@ -99,13 +87,8 @@ class Fresh:
 
     def publish(self, batch: list[tuple[str, float]], ts: int) -> None:
         self._sequence += 1
-        previous = self._previous
-        elements = {}
-        for ticker, price in batch:
-            quote = Quote(ticker, price, ts)
-            elements[ticker] = wire.live_element(quote, previous.get(ticker, price), self._sequence)
-            previous[ticker] = price
-        self._elements, self._frames = elements, {}
+        self._elements = encode_batch(batch, self._previous, self._sequence, ts)
+        self._frames = {}
         published, self._published = self._published, asyncio.Event()
         published.set()
 
@@ -139,15 +122,7 @@ async def serve(args: ServeArgs) -> None:
     )
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port(f"{args.host}:{args.port}")
-    await server.start()
-    drain_completion_notices(asyncio.get_running_loop())
-    tune_gc()  # the same process tuning as tickwire-server
-    source = asyncio.create_task(drive(feed, design.publish, args.hz))
-    announce(f"{args.host}:{port}")
-    await until_stopped(args.max_seconds)
-    source.cancel()
-    await server.stop(0.5)
+    await serve_grpc(server, args, feed, design.publish, tuned=True)
 
 
 def main() -> None:

@@ -18,11 +18,10 @@ from typing import Any
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from bench.feed import Feed, drive
-from bench.serving import ServeArgs, announce, parse, run, until_stopped
+from bench.feed import Feed
+from bench.serving import ServeArgs, parse, run, serve_grpc
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import market_data_pb2_grpc as rpc
-from tickwire_server.grpc_loop import drain_completion_notices
 
 
 class NaiveMarketData(rpc.MarketDataServicer):
@@ -82,16 +81,9 @@ async def serve(args: ServeArgs) -> None:
     service = NaiveMarketData()
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     rpc.add_MarketDataServicer_to_server(service, server)
-    port = server.add_insecure_port(f"{args.host}:{args.port}")
-    await server.start()
-    drain_completion_notices(asyncio.get_running_loop())
     feed = Feed(args.tickers)
     service.publish(feed.next_batch(), time.time_ns())
-    source = asyncio.create_task(drive(feed, service.publish, args.hz))
-    announce(f"{args.host}:{port}")
-    await until_stopped(args.max_seconds)
-    source.cancel()
-    await server.stop(0.5)
+    await serve_grpc(server, args, feed, service.publish)
 
 
 def main() -> None:
