@@ -9,15 +9,24 @@ GEN    := clients/python
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install proto proto-check lint buf-lint typecheck test check run clean bench bench-quick
+.PHONY: help install lock lock-check proto proto-check lint buf-lint typecheck test check run clean bench bench-quick
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-# The virtualenv is rebuilt whenever pyproject.toml changes.
-$(VENV)/.installed: pyproject.toml
+# uv, pinned, installs everything else: both distributions (editable, with
+# their extras) and the dev tools, at the versions in requirements/lock.txt,
+# hashes checked. The virtualenv is brought up to date whenever one of them changes.
+UV_VERSION := 0.13.8
+UV         := $(VENV)/bin/uv
+UV_INSTALL := $(UV) pip install --quiet --python $(PY) \
+	--constraints requirements/lock.txt --build-constraints requirements/lock.txt
+PYPROJECTS := clients/python/pyproject.toml server/pyproject.toml
+
+$(VENV)/.installed: $(PYPROJECTS) requirements/lock.txt requirements/dev.in
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(UV) --version 2>/dev/null | grep -qF ' $(UV_VERSION)' || $(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV_INSTALL) -e './clients/python[cli]' -e './server[testing]' -r requirements/dev.in
 	touch $@
 
 # buf (and later the Node peers) come pinned from package.json and package-lock.json
@@ -27,6 +36,14 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 install: $(VENV)/.installed node_modules/.installed ## Create .venv and install everything the project needs
+
+lock: $(VENV)/.installed ## Re-resolve requirements/lock.txt from the pyprojects and requirements/*.in
+	$(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+		--no-emit-package tickwire --no-emit-package tickwire-server \
+		--custom-compile-command "make lock" -o requirements/lock.txt requirements/lock.in
+
+lock-check: $(VENV)/.installed ## Fail when the lock no longer satisfies the pyprojects (or names an index)
+	$(PY) requirements/check_lock.py
 
 proto: $(VENV)/.installed ## Regenerate the Python code from protos/
 	$(PY) -m grpc_tools.protoc -I protos --python_out=$(GEN) --pyi_out=$(GEN) \
@@ -47,20 +64,20 @@ lint: $(VENV)/.installed buf-lint ## ruff check, ruff format --check, buf lint
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-typecheck: $(VENV)/.installed ## mypy --strict on the server and the client
+typecheck: $(VENV)/.installed ## mypy --strict on the server and the client, looser on tests/
 	$(PY) -m mypy
 
 test: install ## Run every test suite
 	$(PY) -m pytest $(ARGS)
 
-check: lint typecheck proto-check test ## lint + typecheck + proto-check + test
+check: lint typecheck proto-check lock-check test ## lint + typecheck + proto-check + lock-check + test
 
 run: $(VENV)/.installed ## Serve the simulator on 127.0.0.1:50051 (ARGS="--port 6000" to change)
 	$(VENV)/bin/tickwire-server $(ARGS)
 
-# The bench extra (FastAPI, uvicorn, httpx, matplotlib, psutil) comes on top of dev.
-$(VENV)/.installed-bench: $(VENV)/.installed pyproject.toml
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+# The bench tools (FastAPI, uvicorn, httpx, matplotlib, psutil, uvloop) come on top.
+$(VENV)/.installed-bench: $(VENV)/.installed requirements/bench.in
+	$(UV_INSTALL) -r requirements/bench.in
 	touch $@
 
 bench: $(VENV)/.installed-bench ## Benchmark tickwire against its peers (< 10 min); ARGS="--only fanout"

@@ -12,8 +12,6 @@ from tickwire_server.app import TickwireServer
 from tickwire_server.config import Settings
 from tickwire_server.sources.scripted import ScriptedSource
 
-pytest_plugins = ["tickwire.testing"]
-
 SEEDS = {"AAPL": 190.0, "MSFT": 410.0, "NVDA": 120.0}
 
 

@@ -150,7 +150,7 @@ def tune_gc(threshold: int = GC_THRESHOLD) -> None:
     reference counting; at the default threshold a source publishing flat
     out triggered ~200 collections a second, 7-8% of the event loop. A
     process-wide setting: `tickwire-server` applies it, embedding code and
-    `tickwire.testing` leave it alone.
+    `tickwire_server.testing` leave it alone.
     """
     gc.freeze()
     gc.set_threshold(threshold, 20, 20)

@@ -12,8 +12,8 @@ from rich.console import Console
 
 from tickwire import ConnectionState, StateChange
 from tickwire._dashboard import Dashboard, sparkline
-from tickwire.testing import InProcessServer, serve_in_process
 from tickwire.v1 import market_data_pb2 as pb
+from tickwire_server.testing import InProcessServer, serve_in_process
 
 
 async def _tickwire(*args: str) -> tuple[int, str, str]:

@@ -20,8 +20,8 @@ from tickwire import (
     SubscriptionError,
     TickerStatus,
 )
-from tickwire.testing import InProcessServer, serve_in_process
 from tickwire_server.domain import Quote
+from tickwire_server.testing import InProcessServer, serve_in_process
 
 WAIT = 10.0
 
@@ -162,9 +162,9 @@ async def test_reconnects_with_backoff_and_restores_the_subscription(tmp_path: P
 
 async def _start_on(socket: Path, prices: dict[str, float]) -> InProcessServer:
     """A server on a fixed unix socket path (so a restart keeps the address)."""
-    from tickwire.testing import _IsolatedSettings
     from tickwire_server.app import TickwireServer
     from tickwire_server.sources.scripted import ScriptedSource
+    from tickwire_server.testing import _IsolatedSettings
 
     settings = _IsolatedSettings(unix_socket=socket, release_grace=0, shutdown_grace=0.2)
     server = TickwireServer(settings, source=ScriptedSource(prices))

@@ -19,9 +19,9 @@ from tickwire import (
     SubscriptionError,
     TickerStatus,
 )
-from tickwire.testing import InProcessServer, _IsolatedSettings, serve_in_process
 from tickwire_server.app import TickwireServer
 from tickwire_server.sources.scripted import ScriptedSource
+from tickwire_server.testing import InProcessServer, _IsolatedSettings, serve_in_process
 
 WAIT = 10.0
 PRICES = {"AAPL": 190.0, "MSFT": 420.0}

@@ -6,7 +6,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from tickwire.testing import serve_in_process
+from tickwire_server.testing import serve_in_process
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "clients" / "python" / "examples"
 

@@ -14,8 +14,8 @@ import grpc_testing
 import pytest
 
 from tickwire import ClosedError, PriceUpdate, RpcError, SubscriptionError, SyncClient
-from tickwire.testing import serve_in_process
 from tickwire.v1 import market_data_pb2 as pb
+from tickwire_server.testing import serve_in_process
 
 SERVICE = pb.DESCRIPTOR.services_by_name["MarketData"]
 

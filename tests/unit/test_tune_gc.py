@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tickwire.testing import serve_in_process
 from tickwire_server.app import GC_THRESHOLD, tune_gc
+from tickwire_server.testing import serve_in_process
 
 
 @pytest.fixture

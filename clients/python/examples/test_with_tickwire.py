@@ -1,6 +1,8 @@
 """How to test your own code against a real, hermetic tickwire server.
 
-Run: `pytest clients/python/examples/test_with_tickwire.py` (needs pytest-asyncio).
+Run: `pytest clients/python/examples/test_with_tickwire.py`. Installing
+`tickwire-server[testing]` brings pytest-asyncio and registers the
+`tickwire_server` fixture; no `pytest_plugins` line is needed.
 """
 
 from __future__ import annotations
@@ -8,9 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from tickwire import Client
-from tickwire.testing import InProcessServer, serve_in_process
-
-pytest_plugins = ["tickwire.testing"]  # enables the `tickwire_server` fixture
+from tickwire_server.testing import InProcessServer, serve_in_process
 
 
 async def portfolio_value(client: Client, holdings: dict[str, int]) -> float:

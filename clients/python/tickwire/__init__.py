@@ -1,9 +1,9 @@
 """tickwire: the Python client of the tickwire market-data server.
 
 `Client` (asyncio) and `SyncClient` (blocking) call the server;
-`Client.subscribe` gives a self-healing stream of `PriceUpdate`s.
-`tickwire.testing` starts a real server in-process for tests; the
-generated messages live in `tickwire.v1`.
+`Client.subscribe` gives a self-healing stream of `PriceUpdate`s; the
+generated messages live in `tickwire.v1`. For tests against a real server
+in-process, see `tickwire_server.testing` (distribution tickwire-server).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ class Client:
 
     Args:
         target: "host:port" or "unix:/path"; anything with a `target`
-            attribute (such as a `tickwire.testing` server) works too.
+            attribute (such as a `tickwire_server.testing` server) works too.
         token: a bearer token sent as `authorization` metadata.
         tls: connect with TLS; `root_certificates` (PEM) overrides the system roots.
         timeout: seconds for unary calls and for add/remove answers (past

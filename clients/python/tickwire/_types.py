@@ -56,7 +56,7 @@ class TickerResult:
 
 
 class HasTarget(Protocol):
-    """Anything that names a server address, such as a `tickwire.testing` server."""
+    """Anything that names a server address, such as a `tickwire_server.testing` server."""
 
     @property
     def target(self) -> str: ...

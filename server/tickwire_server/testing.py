@@ -1,0 +1,181 @@
+"""tickwire_server.testing: a real tickwire server inside your test's event loop.
+
+```python
+from tickwire import Client
+from tickwire_server.testing import serve_in_process
+
+async def test_my_dashboard_shows_a_price() -> None:
+    async with serve_in_process({"AAPL": 190.0}) as server:
+        async with Client(server) as client:
+            prices = client.subscribe("AAPL")
+            assert (await anext(prices)).price == 190.0
+            server.push({"AAPL": 191.0})
+            assert (await anext(prices)).price == 191.0
+```
+
+Installing `tickwire-server` registers this module as a pytest plugin, so
+with pytest-asyncio (`pip install 'tickwire-server[testing]'`) every test
+can take the `tickwire_server` fixture: a scripted server with
+`DEFAULT_PRICES`. `MarketState`, `SourceState` and `Quote` are re-exported
+here for driving it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import AsyncIterator, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from tickwire_server.app import TickwireServer
+from tickwire_server.config import Settings
+from tickwire_server.domain import MarketState, Quote, SourceState
+from tickwire_server.sources.base import PriceSource
+from tickwire_server.sources.scripted import ScriptedSource
+
+__all__ = [
+    "DEFAULT_PRICES",
+    "InProcessServer",
+    "MarketState",
+    "Quote",
+    "SourceState",
+    "serve_in_process",
+]
+
+DEFAULT_PRICES: Mapping[str, float] = {"AAPL": 190.0, "MSFT": 420.0, "NVDA": 120.0}
+
+# What an in-process server changes from the defaults: a free port, tickers
+# released at once, a short shutdown.
+_TEST_DEFAULTS: dict[str, Any] = {"port": 0, "release_grace": 0.0, "shutdown_grace": 0.5}
+
+
+class _IsolatedSettings(Settings):
+    """Settings from the arguments only: a test's server ignores TICKWIRE_* and .env."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+class InProcessServer:
+    """A running in-process server: dial `target`; drive prices with `push`."""
+
+    def __init__(self, server: TickwireServer) -> None:
+        self.server = server
+
+    @property
+    def target(self) -> str:
+        """The address to dial: "127.0.0.1:PORT" or "unix:/path"."""
+        return self.server.target
+
+    @property
+    def source(self) -> PriceSource:
+        """The source the server runs."""
+        return self.server.source
+
+    @property
+    def scripted(self) -> ScriptedSource:
+        """The scripted source (raises TypeError when serving another source)."""
+        source = self.server.source
+        if not isinstance(source, ScriptedSource):
+            raise TypeError(
+                f"this server runs the {source.name} source; scripted control needs prices="
+            )
+        return source
+
+    def push(self, prices: Mapping[str, float] | Iterable[Quote]) -> None:
+        """Publish exact prices now, e.g. `push({"AAPL": 191.25})`."""
+        self.scripted.push(prices)
+
+    def set_status(
+        self,
+        state: SourceState = SourceState.HEALTHY,
+        market: MarketState | None = None,
+        message: str = "",
+    ) -> None:
+        """Change the source's reported health and market state."""
+        self.scripted.set_status(state, market, message)
+
+    def reject(self, *tickers: str, reason: str = "unknown upstream") -> None:
+        """Make the source report `tickers` as unknown to their subscribers."""
+        self.scripted.reject(tickers, reason)
+
+    async def stop(self) -> None:
+        """Stop the server (open streams end with UNAVAILABLE)."""
+        await self.server.stop()
+
+
+@contextlib.asynccontextmanager
+async def serve_in_process(
+    prices: Mapping[str, float] | None = None,
+    *,
+    simulator: bool = False,
+    source: PriceSource | None = None,
+    settings: Settings | None = None,
+    seed: int = 0,
+    interval: float = 0.05,
+    strict: bool = False,
+    unix_socket: bool = False,
+    **overrides: Any,
+) -> AsyncIterator[InProcessServer]:
+    """Start a tickwire server in this event loop; stop it on exit.
+
+    The source is the first that applies: `source`; the simulator when
+    `simulator`; a scripted source of `prices`; the source `settings` name,
+    when they are given without prices; a scripted source of `DEFAULT_PRICES`.
+
+    Args:
+        prices: serve a scripted source seeded with these prices; nothing
+            moves until `push`.
+        simulator: serve the GBM simulator instead (seeded with `seed`,
+            stepping every `interval` seconds); `prices` keys become its tickers.
+        source: serve this `PriceSource` (any object with the protocol's methods).
+        settings: start from these settings instead of the test defaults
+            (port 0, no release grace); `overrides` still apply on top.
+        strict: with a scripted source, tickers outside `prices` are UNKNOWN_TICKER.
+        unix_socket: listen on a unix socket in a temporary folder instead of
+            127.0.0.1 on a free port.
+        overrides: any other `Settings` field, e.g. `max_tickers_per_stream=5`
+            or `heartbeat_interval=0.1`. Neither TICKWIRE_* variables nor a
+            `.env` file reach a test's server.
+    """
+    with tempfile.TemporaryDirectory(prefix="tickwire-") as folder:
+        options: dict[str, Any] = (
+            settings.model_dump(exclude_unset=True)
+            if settings is not None
+            else dict(_TEST_DEFAULTS)
+        )
+        if unix_socket:
+            options["unix_socket"] = Path(folder) / "tickwire.sock"
+        seeds = dict(DEFAULT_PRICES if prices is None else prices)
+        if simulator:
+            options.update(tickers=list(seeds), seed=seed, interval=interval)
+        options.update(overrides)
+        config = _IsolatedSettings(**options)
+        if source is None and not simulator and (prices is not None or settings is None):
+            source = ScriptedSource(seeds, strict=strict)
+        async with TickwireServer(config, source=source) as server:
+            yield InProcessServer(server)
+
+
+try:
+    import pytest_asyncio
+except ImportError:  # pragma: no cover - the fixture needs pytest-asyncio
+    pass
+else:
+
+    @pytest_asyncio.fixture
+    async def tickwire_server() -> AsyncIterator[InProcessServer]:
+        """A scripted tickwire server with `DEFAULT_PRICES`, stopped after the test."""
+        async with serve_in_process() as server:
+            yield server
