@@ -24,7 +24,7 @@ import grpc
 from bench.feed import Feed
 from bench.serving import ServeArgs, parse, run, serve_grpc
 from tickwire.v1 import market_data_pb2 as pb
-from tickwire_server import wire
+from tickwire_server import codec
 from tickwire_server.domain import Quote
 
 Context = grpc.aio.ServicerContext[pb.StreamPricesRequest, bytes]
@@ -40,9 +40,10 @@ def encode_batch(
     here), with its change fields, as a running server sends it.
     """
     elements = {}
+    encoder = codec.Encoder()
     for ticker, price in batch:
         quote = Quote(ticker, price, ts)
-        elements[ticker] = wire.live_element(quote, previous.get(ticker, price), sequence)
+        elements[ticker] = encoder.live_element(quote, previous.get(ticker, price), sequence)
         previous[ticker] = price
     return elements
 
@@ -69,7 +70,7 @@ class Ring:
 
     async def stream(self, tickers: list[str], context: Context) -> None:
         wanted = [t for t in tickers if t in self._ring[0]]
-        frames = [wire.prices_frame(elements[t] for t in wanted) for elements in self._ring]
+        frames = [codec.prices_frame(elements[t] for t in wanted) for elements in self._ring]
         while True:
             await context.write(frames[self._cursor % RING])
 
@@ -99,7 +100,7 @@ class Fresh:
             frame = self._frames.get(wanted)
             if frame is None:
                 elements = self._elements
-                frame = self._frames[wanted] = wire.prices_frame(elements[t] for t in wanted)
+                frame = self._frames[wanted] = codec.prices_frame(elements[t] for t in wanted)
             await context.write(frame)
 
 

@@ -6,10 +6,9 @@ import asyncio
 import gc
 import logging
 from types import TracebackType
+from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from tickwire_server.cache import PriceCache
 from tickwire_server.config import Settings
@@ -17,6 +16,7 @@ from tickwire_server.domain import SourceState, SourceStatus
 from tickwire_server.errors import ConfigError
 from tickwire_server.grpc_loop import drain_completion_notices
 from tickwire_server.hub import Hub, LoopSink
+from tickwire_server.maintenance import NOT_SERVING, SERVING, add_maintenance_services
 from tickwire_server.service import SERVICE_NAME, MarketDataService, StreamLimits, handler
 from tickwire_server.sources import build_source
 from tickwire_server.sources.base import PriceSource
@@ -25,8 +25,6 @@ log = logging.getLogger(__name__)
 
 # Cyclic-GC allocation threshold for a serving process (Python's default is 700).
 GC_THRESHOLD = 20_000
-_HEALTH_SERVING = health_pb2.HealthCheckResponse.SERVING
-_HEALTH_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 class TickwireServer:
@@ -42,7 +40,7 @@ class TickwireServer:
         self.source = source if source is not None else build_source(settings)
         self.cache = PriceCache()
         self.hub = Hub(self.source, self.cache, release_grace=settings.release_grace)
-        self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        self._health: Any = None  # grpc_health's servicer, once bound
         self._server: grpc.aio.Server | None = None
         self._stopped = False
         self._health_updates: set[asyncio.Task[None]] = set()
@@ -71,11 +69,9 @@ class TickwireServer:
             max_lag=s.max_lag,
             heartbeat_interval=s.heartbeat_interval,
         )
-        server.add_generic_rpc_handlers((handler(MarketDataService(self.hub, limits)),))
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-        )
+        service = MarketDataService(self.hub, self.cache, self.source, limits)
+        server.add_generic_rpc_handlers((handler(service),))
+        self._health = add_maintenance_services(server, SERVICE_NAME)
         try:
             port = server.add_insecure_port(s.address)
         except RuntimeError as exc:
@@ -135,8 +131,8 @@ class TickwireServer:
         if self._stopped:
             return
         serving = status.state not in (SourceState.ERROR, SourceState.STOPPED)
-        code = _HEALTH_SERVING if serving else _HEALTH_NOT_SERVING
-        await self._health.set("", _HEALTH_SERVING)
+        code = SERVING if serving else NOT_SERVING
+        await self._health.set("", SERVING)
         await self._health.set(SERVICE_NAME, code)
 
 

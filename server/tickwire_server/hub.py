@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 
 from tickwire.v1 import market_data_pb2 as pb
-from tickwire_server import wire
+from tickwire_server import codec
 from tickwire_server.cache import PriceCache
 from tickwire_server.domain import Quote, SourceStatus, TickerResult, TickerStatus
 from tickwire_server.errors import EndReason, StreamEnded
@@ -49,14 +49,6 @@ class Hub:
         self._plan: _Plan | None = None  # dropped whenever a subscription changes
 
     @property
-    def cache(self) -> PriceCache:
-        return self._cache
-
-    @property
-    def source(self) -> PriceSource:
-        return self._source
-
-    @property
     def status(self) -> SourceStatus:
         return self._status
 
@@ -89,9 +81,8 @@ class Hub:
         """Subscribe `sub` to normalised, accepted `tickers`; queue snapshots."""
         self._plan = None
         for ticker in tickers:
-            if ticker in sub.tickers:
+            if not sub.add_ticker(ticker):
                 continue
-            sub.tickers.add(ticker)
             subs = self._index.get(ticker)
             if subs is None:
                 self._index[ticker] = {sub}
@@ -106,10 +97,8 @@ class Hub:
         """Unsubscribe `sub` from `tickers` it has; others are ignored."""
         self._plan = None
         for ticker in tickers:
-            if ticker not in sub.tickers:
+            if not sub.remove_ticker(ticker):
                 continue
-            sub.tickers.discard(ticker)
-            sub.discard(ticker)
             subs = self._index.get(ticker)
             if subs is None:
                 continue
@@ -142,7 +131,7 @@ class Hub:
             if plan is None or plan[0] is not keys:
                 plan = self._plan = self._fanout_plan(keys) if self._wide(keys) else None
             if plan is not None:
-                batch = wire.SharedBatch(by_ticker, keys)  # encoded only if a stream sends it
+                batch = codec.SharedBatch(by_ticker, keys)  # encoded only if a stream sends it
                 for sub in plan[1]:
                     sub.offer_all(batch)
                 for sub in plan[2]:
@@ -195,7 +184,7 @@ class Hub:
             status.state.value,
             detail,
         )
-        frame = wire.market_status_frame(status)
+        frame = codec.market_status_frame(status)
         for sub in self._subscribers:
             sub.push(frame)
         for listener in self._status_listeners:
@@ -208,7 +197,7 @@ class Hub:
             for sub in list(self._index.get(ticker, ())):
                 self.remove(sub, [ticker])
                 result = TickerResult(ticker, TickerStatus.UNKNOWN_TICKER, reason)
-                sub.push(wire.ack_frame(pb.SUBSCRIPTION_ACTION_SERVER, [result], sub.tickers))
+                sub.push(codec.ack_frame(pb.SUBSCRIPTION_ACTION_SERVER, [result], sub.tickers))
 
     def mark_stale(self, tickers: Sequence[str]) -> None:
         """Flag the cached prices of `tickers` stale and re-offer them to their subscribers."""
@@ -248,7 +237,7 @@ class Hub:
         self._releases.pop(ticker, None)
         if ticker in self._index or self._closed is not None:
             return
-        if self._source.remove_ticker(ticker) is not False:
+        if self._source.remove_ticker(ticker):
             # The source stopped producing it: a cached price would only age,
             # so GetSnapshot and the next subscriber must not be served it.
             self._cache.forget(ticker)

@@ -12,13 +12,15 @@ import grpc
 from google.protobuf.message import DecodeError, Message
 
 from tickwire.v1 import market_data_pb2 as pb
-from tickwire_server import wire
+from tickwire_server import codec
+from tickwire_server.cache import PriceCache
 from tickwire_server.domain import TickerResult
 from tickwire_server.errors import EndReason, StreamEnded
 from tickwire_server.hub import Hub
 from tickwire_server.lag import LagWatch
 from tickwire_server.session import StreamSession
-from tickwire_server.session import snapshot as session_snapshot
+from tickwire_server.snapshot import read_snapshot
+from tickwire_server.sources.base import PriceSource
 from tickwire_server.subscriber import Subscriber
 
 log = logging.getLogger(__name__)
@@ -49,14 +51,18 @@ class StreamLimits:
 
 
 class MarketDataService:
-    """Implements tickwire.v1.MarketData on top of a `Hub`.
+    """Implements tickwire.v1.MarketData: streams through the `Hub`, reads from cache and source.
 
     The streaming methods write pre-encoded `SubscribeResponse` frames (see
-    `wire`), so their handlers pass bytes through instead of serialising.
+    `codec`), so their handlers pass bytes through instead of serialising.
     """
 
-    def __init__(self, hub: Hub, limits: StreamLimits) -> None:
+    def __init__(
+        self, hub: Hub, cache: PriceCache, source: PriceSource, limits: StreamLimits
+    ) -> None:
         self._hub = hub
+        self._cache = cache
+        self._source = source
         self._limits = limits
         self._lag = LagWatch(limits.max_lag)
 
@@ -78,7 +84,7 @@ class MarketDataService:
         sub, session = self._open()
         try:
             results = session.subscribe(request.tickers)
-            ack = wire.ack_frame(
+            ack = codec.ack_frame(
                 pb.SUBSCRIPTION_ACTION_SUBSCRIBE,
                 results,
                 session.tickers,
@@ -97,7 +103,8 @@ class MarketDataService:
 
     def _open(self) -> tuple[Subscriber, StreamSession]:
         sub = Subscriber(max_frame_bytes=self._limits.max_frame_bytes)
-        return sub, StreamSession(self._hub, sub, max_tickers=self._limits.max_tickers)
+        session = StreamSession(self._hub, sub, self._source, max_tickers=self._limits.max_tickers)
+        return sub, session
 
     async def _read_requests(self, requests: AsyncIterator[bytes], session: StreamSession) -> None:
         """Apply each request; return at the client's half-close (the stream goes on)."""
@@ -110,11 +117,11 @@ class MarketDataService:
                 return
             kind = request.WhichOneof("request")
             if kind == "ping":
-                sub.push(wire.heartbeat_frame(request.ping.id))
+                sub.push(codec.heartbeat_frame(request.ping.id))
                 continue
             if kind not in ("subscribe", "unsubscribe"):
                 sub.push(
-                    wire.ack_frame(
+                    codec.ack_frame(
                         pb.SUBSCRIPTION_ACTION_UNSPECIFIED,
                         [],
                         session.tickers,
@@ -132,7 +139,7 @@ class MarketDataService:
             else:
                 action = pb.SUBSCRIPTION_ACTION_UNSUBSCRIBE
                 results = session.unsubscribe(change.tickers)
-            sub.push(wire.ack_frame(action, results, session.tickers, change.request_id))
+            sub.push(codec.ack_frame(action, results, session.tickers, change.request_id))
 
     async def _pump(self, sub: Subscriber, context: Context) -> StreamEnded:
         """Send everything the subscriber has pending, as it comes, plus heartbeats.
@@ -149,19 +156,18 @@ class MarketDataService:
         task = asyncio.current_task()
         assert task is not None
         lag = self._lag
-        since = lag.since  # loop time the pending write began, 0.0 when not writing
         lag.register(task)
         try:
             while True:
                 frames = await sub.next_frames(max(0.0, next_beat - loop.time()))
                 now = loop.time()
                 if now >= next_beat:
-                    frames.append(wire.heartbeat_frame())
+                    frames.append(codec.heartbeat_frame())
                     next_beat = now + beat_every
                 for frame in frames:
-                    since[task] = loop.time()  # lagging means no progress, not a long burst
+                    lag.writing(task)  # lagging means no progress, not a long burst
                     await context.write(frame)
-                since[task] = 0.0
+                lag.idle(task)
         except asyncio.CancelledError:
             if not lag.lagging(task):
                 raise  # the call itself was cancelled
@@ -184,25 +190,21 @@ class MarketDataService:
         self, request: pb.GetSnapshotRequest, context: Context
     ) -> pb.GetSnapshotResponse:
         await self._check_request_size(len(request.tickers), context)
-        results: list[TickerResult] = []
-        if not request.tickers:
-            entries = self._hub.cache.snapshot()
-        else:
-            entries, results = session_snapshot(self._hub, request.tickers)
+        entries, results = read_snapshot(self._cache, self._source, request.tickers)
         return pb.GetSnapshotResponse(
-            prices=[e.snapshot_update() for e in entries], results=wire.ticker_results(results)
+            prices=[e.snapshot_update() for e in entries], results=codec.ticker_results(results)
         )
 
     async def ListTickers(
         self, request: pb.ListTickersRequest, context: Context
     ) -> pb.ListTickersResponse:
-        metas = sorted(self._hub.source.tickers(), key=lambda m: m.ticker)
-        return pb.ListTickersResponse(tickers=[wire.ticker_info(m) for m in metas])
+        metas = sorted(self._source.tickers(), key=lambda m: m.ticker)
+        return pb.ListTickersResponse(tickers=[codec.ticker_info(m) for m in metas])
 
     async def GetMarketStatus(
         self, request: pb.GetMarketStatusRequest, context: Context
     ) -> pb.GetMarketStatusResponse:
-        return pb.GetMarketStatusResponse(status=wire.market_status(self._hub.status))
+        return pb.GetMarketStatusResponse(status=codec.market_status(self._hub.status))
 
     async def _check_request_size(self, count: int, context: Context) -> None:
         if count > self._limits.max_request_tickers:

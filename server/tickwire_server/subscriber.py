@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Set
 
-from tickwire_server import wire
+from tickwire_server import codec
 from tickwire_server.errors import EndReason, StreamEnded
-
-# What a prices frame adds around its elements, at most: the `prices` tag and a
-# length up to 2**32 (1 + 5), the `conflated` tag and a 64-bit varint (1 + 10).
-_FRAME_OVERHEAD = 17
 
 
 class Subscriber:
     """The server side of one price stream, with no gRPC in it.
 
-    The hub offers encoded price elements; at most one is pending per ticker
+    It owns the stream's ticker set: the hub changes it through
+    `add_ticker` and `remove_ticker` (as it updates its own index), everyone
+    else reads `tickers`. The hub offers encoded price elements; at most one is pending per ticker
     (latest wins) and each overwrite is counted as conflated. A whole
     `SharedBatch` offered to an empty mailbox is kept by reference (no copy)
     and, unless split, sent as the batch's shared frame for its conflated
@@ -28,7 +27,7 @@ class Subscriber:
     """
 
     __slots__ = (
-        "tickers",
+        "_tickers",
         "_conflated_sent",
         "_prices",
         "_shared",
@@ -41,16 +40,38 @@ class Subscriber:
     )
 
     def __init__(self, *, max_controls: int = 1024, max_frame_bytes: int = 1 << 20) -> None:
-        self.tickers: set[str] = set()
+        self._tickers: set[str] = set()
         self._conflated_sent = 0
         self._prices: dict[str, bytes] = {}
-        self._shared: wire.SharedBatch | None = None  # pending instead of _prices
+        self._shared: codec.SharedBatch | None = None  # pending instead of _prices
         self._conflated = 0
         self._controls: deque[bytes] = deque()
         self._wake = asyncio.Event()
         self._ended: StreamEnded | None = None
         self._max_controls = max_controls
         self._max_frame_bytes = max_frame_bytes
+
+    @property
+    def tickers(self) -> Set[str]:
+        """The tickers this stream is subscribed to (read-only: see `add_ticker`)."""
+        return self._tickers
+
+    def add_ticker(self, ticker: str) -> bool:
+        """Add `ticker` to the stream's set; False when it was there already."""
+        if ticker in self._tickers:
+            return False
+        self._tickers.add(ticker)
+        return True
+
+    def remove_ticker(self, ticker: str) -> bool:
+        """Take `ticker` out of the set and drop its pending price; False when absent."""
+        if ticker not in self._tickers:
+            return False
+        self._tickers.discard(ticker)
+        if self._shared is not None:
+            self._own()
+        self._prices.pop(ticker, None)
+        return True
 
     def offer(self, ticker: str, element: bytes) -> None:
         """Queue a price element for `ticker`, replacing one still pending."""
@@ -62,7 +83,7 @@ class Subscriber:
         prices[ticker] = element
         self._wake.set()
 
-    def offer_all(self, batch: wire.SharedBatch) -> None:
+    def offer_all(self, batch: codec.SharedBatch) -> None:
         """Queue every element of `batch`, each as `offer` would (latest wins).
 
         One wake-up for the lot. An empty mailbox just keeps the batch, and
@@ -83,12 +104,6 @@ class Subscriber:
             prices.update(batch.elements)
             self._conflated += before + len(batch.keys) - len(prices)
         self._wake.set()
-
-    def discard(self, ticker: str) -> None:
-        """Drop a pending price of a ticker the stream no longer has."""
-        if self._shared is not None:
-            self._own()
-        self._prices.pop(ticker, None)
 
     def _own(self) -> None:
         """Turn a kept shared batch, if any, into this mailbox's own pending prices."""
@@ -160,25 +175,7 @@ class Subscriber:
         self._conflated_sent += conflated
         shared, self._shared = self._shared, None
         if shared is not None:
-            frame = shared.frame(conflated)
-            if len(frame) <= self._max_frame_bytes:
-                return [frame]
-            elements = list(shared.elements.values())
-        else:
-            elements = list(self._prices.values())
-            self._prices.clear()
-            frame = wire.prices_frame(elements, conflated)
-        if len(frame) <= self._max_frame_bytes:
-            return [frame]
-        limit = self._max_frame_bytes - _FRAME_OVERHEAD
-        frames: list[bytes] = []
-        chunk: list[bytes] = []
-        size = 0
-        for element in elements:
-            if chunk and size + len(element) > limit:
-                frames.append(wire.prices_frame(chunk, conflated))
-                conflated, chunk, size = 0, [], 0
-            chunk.append(element)
-            size += len(element)
-        frames.append(wire.prices_frame(chunk, conflated))
-        return frames
+            return shared.frames(conflated, self._max_frame_bytes)
+        elements = list(self._prices.values())
+        self._prices.clear()
+        return codec.prices_frames(elements, conflated, self._max_frame_bytes)

@@ -1,8 +1,11 @@
-"""Ticker symbols: normalisation (trim, upper-case) and validation."""
+"""Ticker symbols: normalisation (trim, upper-case), validation and a request's distinct symbols."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+
+from tickwire_server.domain import TickerResult, TickerStatus
 
 MAX_SYMBOL_LENGTH = 10
 _SYMBOL = re.compile(rf"[A-Z0-9][A-Z0-9.\-]{{0,{MAX_SYMBOL_LENGTH - 1}}}")
@@ -30,3 +33,23 @@ def invalid_reason(raw: str) -> str:
     if len(symbol) > MAX_SYMBOL_LENGTH:
         return f"symbol longer than {MAX_SYMBOL_LENGTH} characters"
     return "symbols use letters, digits, '.' and '-', starting with a letter or digit"
+
+
+def distinct(raw_tickers: Iterable[str]) -> list[tuple[str, TickerResult | None]]:
+    """(symbol, None) for each distinct well-formed symbol of a request, in order.
+
+    A malformed one comes as (symbol, its INVALID_SYMBOL result, naming the
+    ticker as sent); a repeat of a symbol already seen is dropped.
+    """
+    seen: set[str] = set()
+    out: list[tuple[str, TickerResult | None]] = []
+    for raw in raw_tickers:
+        symbol = normalize(raw)
+        if symbol in seen:
+            continue
+        seen.add(symbol)
+        invalid = None
+        if not is_valid(symbol):
+            invalid = TickerResult(raw, TickerStatus.INVALID_SYMBOL, invalid_reason(raw))
+        out.append((symbol, invalid))
+    return out

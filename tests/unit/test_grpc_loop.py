@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import socket
 
 import grpc
@@ -48,8 +49,15 @@ async def test_the_reader_drains_all_waiting_bytes_then_calls_grpc_once() -> Non
             loop.remove_reader(read)
 
 
-async def test_a_loop_without_grpc_is_left_alone() -> None:
-    assert not drain_completion_notices(asyncio.get_running_loop())
+async def test_a_loop_without_grpc_is_left_alone_with_a_warning_of_the_cost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="tickwire_server.grpc_loop"):
+        assert not drain_completion_notices(asyncio.get_running_loop())
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert "completion reader was not found" in record.getMessage()
+    assert "one write per turn" in record.getMessage()  # what it costs
 
 
 async def test_a_real_server_keeps_working_with_the_drain() -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from tickwire.v1 import market_data_pb2 as pb
-from tickwire_server import wire
+from tickwire_server import codec
 from tickwire_server.cache import PriceCache
 from tickwire_server.domain import MarketState, Quote, SourceState, SourceStatus
 from tickwire_server.errors import EndReason, StreamEnded
@@ -56,11 +56,12 @@ class RecordingSubscriber(Subscriber):
 
 async def _hub(
     grace: float = GRACE, universe: dict[str, float] | None = None
-) -> tuple[SignallingSource, Hub]:
+) -> tuple[SignallingSource, Hub, PriceCache]:
     source = SignallingSource(universe)
-    hub = Hub(source, PriceCache(), release_grace=grace)
+    cache = PriceCache()
+    hub = Hub(source, cache, release_grace=grace)
     await source.start(hub)
-    return source, hub
+    return source, hub, cache
 
 
 def _attach(hub: Hub, *tickers: str) -> RecordingSubscriber:
@@ -90,7 +91,7 @@ def _updates(responses: list[pb.SubscribeResponse]) -> list[pb.PriceUpdate]:
 
 @pytest.mark.parametrize("grace", [GRACE, 0.0])
 async def test_first_subscriber_requests_the_ticker_once(grace: float) -> None:
-    source, hub = await _hub(grace)
+    source, hub, cache = await _hub(grace)
     _attach(hub, "AAPL")
     assert source.requested == [("add", "AAPL")]
     _attach(hub, "AAPL")
@@ -103,7 +104,7 @@ async def test_first_subscriber_requests_the_ticker_once(grace: float) -> None:
 
 
 async def test_adding_a_held_ticker_again_changes_nothing() -> None:
-    source, hub = await _hub()
+    source, hub, cache = await _hub()
     sub = _attach(hub, "AAPL")
     hub.add(sub, ["AAPL", "AAPL"])
     assert source.requested == [("add", "AAPL")]
@@ -111,7 +112,7 @@ async def test_adding_a_held_ticker_again_changes_nothing() -> None:
 
 
 async def test_last_subscriber_leaving_releases_the_ticker_after_the_grace() -> None:
-    source, hub = await _hub(GRACE)
+    source, hub, cache = await _hub(GRACE)
     a = _attach(hub, "AAPL")
     b = _attach(hub, "AAPL")
 
@@ -128,7 +129,7 @@ async def test_last_subscriber_leaving_releases_the_ticker_after_the_grace() -> 
 
 
 async def test_one_of_two_subscribers_leaving_keeps_the_ticker() -> None:
-    source, hub = await _hub(0.0)
+    source, hub, cache = await _hub(0.0)
     a = _attach(hub, "AAPL")
     _attach(hub, "AAPL")
     hub.remove(a, ["AAPL"])
@@ -137,7 +138,7 @@ async def test_one_of_two_subscribers_leaving_keeps_the_ticker() -> None:
 
 
 async def test_zero_grace_releases_at_once() -> None:
-    source, hub = await _hub(0.0)
+    source, hub, cache = await _hub(0.0)
     sub = _attach(hub, "AAPL")
     hub.remove(sub, ["AAPL"])
     assert source.requested == [("add", "AAPL"), ("remove", "AAPL")]
@@ -145,7 +146,7 @@ async def test_zero_grace_releases_at_once() -> None:
 
 
 async def test_resubscribe_within_the_grace_cancels_the_release() -> None:
-    source, hub = await _hub(GRACE)
+    source, hub, cache = await _hub(GRACE)
     sub = _attach(hub, "AAPL")
     hub.remove(sub, ["AAPL"])
     hub.add(sub, ["AAPL"])  # same loop turn: well within the grace
@@ -162,7 +163,7 @@ async def test_resubscribe_within_the_grace_cancels_the_release() -> None:
 
 
 async def test_resubscribe_after_the_release_requests_the_ticker_again() -> None:
-    source, hub = await _hub(GRACE)
+    source, hub, cache = await _hub(GRACE)
     sub = _attach(hub, "AAPL")
     hub.remove(sub, ["AAPL"])
     await source.wait_removed("AAPL")
@@ -171,7 +172,7 @@ async def test_resubscribe_after_the_release_requests_the_ticker_again() -> None
 
 
 async def test_remove_ignores_tickers_the_subscriber_does_not_hold() -> None:
-    source, hub = await _hub(0.0)
+    source, hub, cache = await _hub(0.0)
     a = _attach(hub, "AAPL")
     b = _attach(hub)
     hub.remove(b, ["AAPL", "ZZZZ"])
@@ -181,7 +182,7 @@ async def test_remove_ignores_tickers_the_subscriber_does_not_hold() -> None:
 
 
 async def test_detach_releases_everything_the_subscriber_held() -> None:
-    source, hub = await _hub(0.0)
+    source, hub, cache = await _hub(0.0)
     a = _attach(hub, "AAPL", "MSFT")
     b = _attach(hub, "MSFT")
     source.push({"AAPL": 190.0})
@@ -201,7 +202,7 @@ async def test_detach_releases_everything_the_subscriber_held() -> None:
 
 
 async def test_detached_subscriber_gets_no_more_output() -> None:
-    source, hub = await _hub(0.0)
+    source, hub, cache = await _hub(0.0)
     sub = _attach(hub, "AAPL")
     hub.detach(sub)
     source.push({"AAPL": 190.0})
@@ -213,12 +214,12 @@ async def test_detached_subscriber_gets_no_more_output() -> None:
 
 
 async def test_subscribe_queues_the_cached_price_as_a_snapshot() -> None:
-    source, hub = await _hub(universe={"AAPL": 190.0})
+    source, hub, cache = await _hub(universe={"AAPL": 190.0})
     sub = _attach(hub, "AAPL", "MSFT")  # MSFT has no price yet
     [update] = _updates(await _frames(sub))
     assert (update.ticker, update.price) == ("AAPL", 190.0)
     assert update.state == pb.DATA_STATE_SNAPSHOT
-    cached = hub.cache.get("AAPL")
+    cached = cache.get("AAPL")
     assert cached is not None
     assert cached.update.state == pb.DATA_STATE_LIVE
 
@@ -230,7 +231,7 @@ async def test_subscribe_queues_the_cached_price_as_a_snapshot() -> None:
 
 
 async def test_publish_reaches_only_subscribers_of_the_ticker() -> None:
-    source, hub = await _hub()
+    source, hub, cache = await _hub()
     only_aapl = _attach(hub, "AAPL")
     only_msft = _attach(hub, "MSFT")
     both = _attach(hub, "AAPL", "MSFT")
@@ -242,40 +243,40 @@ async def test_publish_reaches_only_subscribers_of_the_ticker() -> None:
     assert [u.ticker for u in _updates(await _frames(only_msft))] == ["MSFT"]
     assert sorted(u.ticker for u in _updates(await _frames(both))) == ["AAPL", "MSFT"]
     assert await _frames(nothing, 0.01) == []
-    assert hub.cache.get("V") is not None  # cached even with no subscriber
+    assert cache.get("V") is not None  # cached even with no subscriber
 
 
 async def test_an_update_is_encoded_once_for_all_subscribers() -> None:
-    source, hub = await _hub()
+    source, hub, cache = await _hub()
     subs = [_attach(hub, "AAPL") for _ in range(3)]
     source.push({"AAPL": 190.0})
-    cached = hub.cache.get("AAPL")
+    cached = cache.get("AAPL")
     assert cached is not None
     elements = [sub.offered[-1][1] for sub in subs]
     assert all(element is cached.element for element in elements)
 
 
 async def test_snapshot_is_encoded_once_for_all_subscribers() -> None:
-    _, hub = await _hub(universe={"AAPL": 190.0})
+    _, hub, cache = await _hub(universe={"AAPL": 190.0})
     subs = [_attach(hub, "AAPL") for _ in range(3)]
     first = subs[0].offered[0][1]
     assert all(sub.offered[0][1] is first for sub in subs)
 
 
 async def test_publish_skips_rejected_prices_and_delivers_the_rest() -> None:
-    source, hub = await _hub()
+    source, hub, cache = await _hub()
     sub = _attach(hub, "AAPL", "MSFT")
     now = time.time_ns()
     source.push([Quote("AAPL", float("nan"), now), Quote("MSFT", 400.0, now)])
     assert [u.ticker for u in _updates(await _frames(sub))] == ["MSFT"]
-    assert hub.cache.rejected == 1
+    assert cache.rejected == 1
 
 
 # Status ------------------------------------------------------------------------------
 
 
 async def test_status_change_is_pushed_to_every_stream_and_listener() -> None:
-    source, hub = await _hub()
+    source, hub, cache = await _hub()
     heard: list[SourceStatus] = []
     hub.on_status(heard.append)
     subs = [_attach(hub, "AAPL"), _attach(hub)]
@@ -298,7 +299,7 @@ async def test_status_change_is_pushed_to_every_stream_and_listener() -> None:
 
 
 async def test_unchanged_status_is_not_pushed_again() -> None:
-    source, hub = await _hub()
+    source, hub, cache = await _hub()
     heard: list[SourceStatus] = []
     hub.on_status(heard.append)
     sub = _attach(hub)
@@ -315,16 +316,16 @@ async def test_unchanged_status_is_not_pushed_again() -> None:
 
 async def test_hub_starts_with_the_source_status() -> None:
     source = ScriptedSource()
-    hub = Hub(source, PriceCache(), release_grace=0.0)
+    cache = PriceCache()
+    hub = Hub(source, cache, release_grace=0.0)
     assert hub.status is source.status()
-    assert hub.source is source
 
 
 # Rejects -------------------------------------------------------------------------------
 
 
 async def test_reject_unsubscribes_the_ticker_and_acks_unknown_ticker() -> None:
-    source, hub = await _hub(0.0)
+    source, hub, cache = await _hub(0.0)
     a = _attach(hub, "AAPL", "MSFT")
     b = _attach(hub, "AAPL")
     c = _attach(hub, "MSFT")
@@ -336,7 +337,7 @@ async def test_reject_unsubscribes_the_ticker_and_acks_unknown_ticker() -> None:
     assert b.tickers == set()
     assert c.tickers == {"MSFT"}
     assert hub.subscriber_count("AAPL") == 0
-    assert hub.cache.get("AAPL") is None
+    assert cache.get("AAPL") is None
     assert ("remove", "AAPL") in source.requested
 
     for sub, remaining in ((a, ["MSFT"]), (b, [])):
@@ -354,11 +355,11 @@ async def test_reject_unsubscribes_the_ticker_and_acks_unknown_ticker() -> None:
 
 
 async def test_reject_of_an_unsubscribed_ticker_only_forgets_its_price() -> None:
-    source, hub = await _hub(0.0)
+    source, hub, cache = await _hub(0.0)
     sub = _attach(hub, "MSFT")
     source.push({"AAPL": 190.0})
     source.reject(["AAPL"])
-    assert hub.cache.get("AAPL") is None
+    assert cache.get("AAPL") is None
     assert sub.tickers == {"MSFT"}
     assert await _frames(sub, 0.01) == []
 
@@ -367,7 +368,7 @@ async def test_reject_of_an_unsubscribed_ticker_only_forgets_its_price() -> None
 
 
 async def test_close_ends_current_and_later_streams_with_shutdown() -> None:
-    _, hub = await _hub()
+    _, hub, cache = await _hub()
     before = _attach(hub, "AAPL")
     hub.close("going down")
     after = _attach(hub)
@@ -379,7 +380,7 @@ async def test_close_ends_current_and_later_streams_with_shutdown() -> None:
 
 
 async def test_close_cancels_pending_releases() -> None:
-    source, hub = await _hub(GRACE)
+    source, hub, cache = await _hub(GRACE)
     sub = _attach(hub, "AAPL")
     hub.remove(sub, ["AAPL"])
     assert hub.upstream_tickers() == {"AAPL"}
@@ -390,7 +391,7 @@ async def test_close_cancels_pending_releases() -> None:
 
 @pytest.mark.parametrize("grace", [0.0, GRACE])
 async def test_streams_detaching_after_close_never_reach_the_stopped_source(grace: float) -> None:
-    source, hub = await _hub(grace)
+    source, hub, cache = await _hub(grace)
     sub = _attach(hub, "ZZZ")
     hub.close()
     hub.detach(sub)  # streams end after the hub closed, as during server.stop
@@ -399,15 +400,15 @@ async def test_streams_detaching_after_close_never_reach_the_stopped_source(grac
 
 
 async def test_a_released_ticker_forgets_its_price_but_a_default_keeps_it() -> None:
-    source, hub = await _hub(0.0, universe={"AAPL": 190.0})
+    source, hub, cache = await _hub(0.0, universe={"AAPL": 190.0})
     sub = _attach(hub, "AAPL", "ZZZ")
     source.push({"ZZZ": 12.5})
-    assert hub.cache.get("ZZZ") is not None
+    assert cache.get("ZZZ") is not None
 
     hub.remove(sub, ["AAPL", "ZZZ"])
     assert ("remove", "ZZZ") in source.requested
-    assert hub.cache.get("ZZZ") is None  # not served stale-as-fresh, not kept for ever
-    cached = hub.cache.get("AAPL")  # the source still produces its defaults
+    assert cache.get("ZZZ") is None  # not served stale-as-fresh, not kept for ever
+    cached = cache.get("AAPL")  # the source still produces its defaults
     assert cached is not None and cached.price == 190.0
 
 
@@ -422,7 +423,8 @@ def _run_in_thread(fn: Callable[[], None]) -> threading.Thread:
 
 async def test_loop_sink_hands_a_batch_from_another_thread_to_the_loop() -> None:
     source = ScriptedSource()
-    hub = Hub(source, PriceCache(), release_grace=0.0)
+    cache = PriceCache()
+    hub = Hub(source, cache, release_grace=0.0)
     sink = LoopSink(hub)
     await source.start(sink)
     sub = _attach(hub, "AAPL", "MSFT")
@@ -438,12 +440,13 @@ async def test_loop_sink_hands_a_batch_from_another_thread_to_the_loop() -> None
 
     assert sorted((u.ticker, u.price) for u in updates) == [("AAPL", 190.0), ("MSFT", 400.0)]
     assert {ident for _, _, ident in sub.offered} == {loop_thread}
-    assert hub.cache.version == 2
+    assert cache.version == 2
 
 
 async def test_loop_sink_hands_status_and_rejects_from_another_thread() -> None:
     source = ScriptedSource()
-    hub = Hub(source, PriceCache(), release_grace=0.0)
+    cache = PriceCache()
+    hub = Hub(source, cache, release_grace=0.0)
     sink = LoopSink(hub)
     await source.start(sink)
     sub = _attach(hub, "AAPL")
@@ -472,17 +475,20 @@ async def test_loop_sink_hands_status_and_rejects_from_another_thread() -> None:
 
 async def test_loop_sink_on_the_loop_thread_delivers_at_once() -> None:
     source = ScriptedSource()
-    hub = Hub(source, PriceCache(), release_grace=0.0)
+    cache = PriceCache()
+    hub = Hub(source, cache, release_grace=0.0)
     sink = LoopSink(hub)
     sub = _attach(hub, "AAPL")
     sink.publish([Quote("AAPL", 190.0, time.time_ns())])
     assert sub.pending == 1
-    assert hub.cache.version == 1
+    assert cache.version == 1
 
 
 def test_loop_sink_drops_batches_after_the_loop_closed() -> None:
+    cache = PriceCache()
+
     async def make() -> tuple[Hub, LoopSink]:
-        hub = Hub(ScriptedSource(), PriceCache(), release_grace=0.0)
+        hub = Hub(ScriptedSource(), cache, release_grace=0.0)
         return hub, LoopSink(hub)
 
     hub, sink = asyncio.run(make())
@@ -498,14 +504,14 @@ def test_loop_sink_drops_batches_after_the_loop_closed() -> None:
     thread.join(timeout=TIMEOUT)
     assert not thread.is_alive()
     assert errors == []
-    assert hub.cache.version == 0
+    assert cache.version == 0
 
 
 # Stale marking -----------------------------------------------------------------------------
 
 
 async def test_mark_stale_reoffers_the_cached_price_as_stale_to_its_subscribers() -> None:
-    source, hub = await _hub(universe={"AAPL": 190.0, "MSFT": 410.0})
+    source, hub, cache = await _hub(universe={"AAPL": 190.0, "MSFT": 410.0})
     aapl, msft = _attach(hub, "AAPL"), _attach(hub, "MSFT")
     await _frames(aapl)
     await _frames(msft)  # their snapshots
@@ -526,7 +532,8 @@ async def test_mark_stale_reoffers_the_cached_price_as_stale_to_its_subscribers(
 
 async def test_loop_sink_hands_stale_marks_from_another_thread() -> None:
     source = ScriptedSource({"AAPL": 190.0})
-    hub = Hub(source, PriceCache(), release_grace=0.0)
+    cache = PriceCache()
+    hub = Hub(source, cache, release_grace=0.0)
     sink = LoopSink(hub)
     await source.start(sink)
     sub = _attach(hub, "AAPL")
@@ -542,7 +549,7 @@ async def test_loop_sink_hands_stale_marks_from_another_thread() -> None:
 
 
 async def test_a_wide_batch_reaches_whole_and_partial_subscribers_alike() -> None:
-    source, hub = await _hub()
+    source, hub, cache = await _hub()
     tickers = [f"T{i:03d}" for i in range(20)]
     whole = [_attach(hub, *tickers) for _ in range(3)]
     part = _attach(hub, "T001", "T002", "ZZZ")
@@ -559,7 +566,7 @@ async def test_a_wide_batch_reaches_whole_and_partial_subscribers_alike() -> Non
 
 
 async def test_a_wide_batch_follows_subscription_changes() -> None:
-    source, hub = await _hub()
+    source, hub, cache = await _hub()
     tickers = [f"T{i:03d}" for i in range(10)]
     subs = [_attach(hub, *tickers) for _ in range(2)]
     source.push({t: 100.0 for t in tickers})
@@ -578,14 +585,16 @@ async def test_a_batch_replaced_before_any_stream_sends_it_is_never_encoded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     encoded: list[tuple[str, float]] = []
-    encode = wire.live_element
+    encode = codec.Encoder.live_element
 
-    def counting(quote: Quote, previous_price: float, sequence: int) -> bytes:
+    def counting(
+        encoder: codec.Encoder, quote: Quote, previous_price: float, sequence: int
+    ) -> bytes:
         encoded.append((quote.ticker, quote.price))
-        return encode(quote, previous_price, sequence)
+        return encode(encoder, quote, previous_price, sequence)
 
-    monkeypatch.setattr(wire, "live_element", counting)
-    source, hub = await _hub()
+    monkeypatch.setattr(codec.Encoder, "live_element", counting)
+    source, hub, cache = await _hub()
     tickers = [f"T{i:03d}" for i in range(10)]
     subs = [_attach(hub, *tickers) for _ in range(3)]
     for price in (100.0, 101.0, 102.0):  # nobody reads between these

@@ -18,7 +18,7 @@ async def test_a_write_pending_past_max_lag_is_cancelled_and_flagged() -> None:
         assert task is not None
         watch.register(task)
         try:
-            watch.since[task] = asyncio.get_running_loop().time()
+            watch.writing(task)
             stalled.set()
             await asyncio.Event().wait()  # a write the client never accepts
             return "written"
@@ -29,7 +29,7 @@ async def test_a_write_pending_past_max_lag_is_cancelled_and_flagged() -> None:
 
     async with asyncio.timeout(TIMEOUT):
         assert await asyncio.create_task(writer()) == "lagging"
-    assert not watch.since
+    assert watch.watched == 0
 
 
 async def test_an_idle_stream_is_never_cancelled_and_the_timer_stops_with_the_last() -> None:
@@ -49,3 +49,24 @@ async def test_an_idle_stream_is_never_cancelled_and_the_timer_stops_with_the_la
     async with asyncio.timeout(TIMEOUT):
         await asyncio.create_task(idle())
     assert watch._timer is None
+
+
+async def test_a_loop_idle_again_after_its_write_is_never_cancelled() -> None:
+    watch = LagWatch(0.02)
+
+    async def quick_writer() -> str:
+        task = asyncio.current_task()
+        assert task is not None
+        watch.register(task)
+        try:
+            watch.writing(task)
+            watch.idle(task)  # the write went through at once
+            await asyncio.sleep(0.1)  # five checks pass while it waits for data
+            return "idle"
+        except asyncio.CancelledError:
+            return "cancelled"
+        finally:
+            watch.unregister(task)
+
+    async with asyncio.timeout(TIMEOUT):
+        assert await asyncio.create_task(quick_writer()) == "idle"

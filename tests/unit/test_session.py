@@ -28,7 +28,7 @@ async def _session(
     source = ScriptedSource(universe, strict=strict)
     hub = Hub(source, PriceCache(), release_grace=0.0)
     await source.start(hub)
-    return StreamSession(hub, Subscriber(), max_tickers=max_tickers), source, hub
+    return StreamSession(hub, Subscriber(), source, max_tickers=max_tickers), source, hub
 
 
 def _statuses(results: list[TickerResult]) -> list[tuple[str, TickerStatus]]:
@@ -223,7 +223,7 @@ async def test_close_releases_every_ticker_and_detaches() -> None:
 
 async def test_close_keeps_tickers_other_streams_hold() -> None:
     session, source, hub = await _session()
-    other = StreamSession(hub, Subscriber(), max_tickers=10)
+    other = StreamSession(hub, Subscriber(), source, max_tickers=10)
     session.subscribe(["AAPL", "MSFT"])
     other.subscribe(["MSFT"])
     session.close()

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from tickwire.v1 import market_data_pb2 as pb
-from tickwire_server import wire
-from tickwire_server.cache import CachedPrice
+from tickwire_server import codec
+from tickwire_server.codec import CachedPrice
 from tickwire_server.domain import TickerResult, TickerStatus
 from tickwire_server.errors import EndReason, StreamEnded
 from tickwire_server.subscriber import Subscriber
@@ -17,7 +17,7 @@ TIMEOUT = 2.0
 
 
 def _element(ticker: str, sequence: int = 1, price: float = 100.0) -> bytes:
-    return wire.update_element(pb.PriceUpdate(ticker=ticker, price=price, sequence=sequence))
+    return codec.update_element(pb.PriceUpdate(ticker=ticker, price=price, sequence=sequence))
 
 
 def _parse(frame: bytes) -> pb.SubscribeResponse:
@@ -38,7 +38,7 @@ async def _next(sub: Subscriber, max_wait: float | None = 0.0) -> list[bytes]:
 
 
 def _ack(request_id: str) -> bytes:
-    return wire.ack_frame(
+    return codec.ack_frame(
         pb.SUBSCRIPTION_ACTION_SUBSCRIBE,
         [TickerResult("AAPL", TickerStatus.OK)],
         ["AAPL"],
@@ -129,21 +129,33 @@ async def test_conflated_count_resets_per_batch_but_total_accumulates() -> None:
     assert sub.conflated_total == 3
 
 
-async def test_discard_drops_the_pending_price_of_one_ticker() -> None:
+def test_the_subscriber_owns_its_ticker_set() -> None:
     sub = Subscriber()
-    sub.offer("AAPL", _element("AAPL"))
-    sub.offer("MSFT", _element("MSFT"))
-    sub.discard("AAPL")
-    sub.discard("NEVER-OFFERED")
+    assert sub.add_ticker("AAPL") and sub.add_ticker("MSFT")
+    assert not sub.add_ticker("AAPL")  # already there
+    assert sub.tickers == {"AAPL", "MSFT"}
+    assert sub.remove_ticker("AAPL")
+    assert not sub.remove_ticker("AAPL") and not sub.remove_ticker("NEVER-ADDED")
+    assert sub.tickers == {"MSFT"}
+
+
+async def test_removing_a_ticker_drops_its_pending_price_only() -> None:
+    sub = Subscriber()
+    for ticker in ("AAPL", "MSFT"):
+        sub.add_ticker(ticker)
+        sub.offer(ticker, _element(ticker))
+    sub.remove_ticker("AAPL")
+    sub.remove_ticker("NEVER-OFFERED")
     assert sub.pending == 1
     [frame] = await _next(sub)
     assert [u.ticker for u in _prices(frame).updates] == ["MSFT"]
 
 
-async def test_discarding_everything_leaves_nothing_to_send() -> None:
+async def test_removing_every_ticker_leaves_nothing_to_send() -> None:
     sub = Subscriber()
+    sub.add_ticker("AAPL")
     sub.offer("AAPL", _element("AAPL"))
-    sub.discard("AAPL")
+    sub.remove_ticker("AAPL")
     assert sub.pending == 0
     assert await _next(sub, 0.01) == []
 
@@ -235,7 +247,7 @@ async def test_an_element_larger_than_the_cap_goes_alone_in_its_frame() -> None:
 async def test_control_frames_go_first_in_order_then_prices() -> None:
     sub = Subscriber()
     sub.offer("AAPL", _element("AAPL"))
-    ack1, beat, ack2 = _ack("r1"), wire.heartbeat_frame("p1"), _ack("r2")
+    ack1, beat, ack2 = _ack("r1"), codec.heartbeat_frame("p1"), _ack("r2")
     sub.push(ack1)
     sub.push(beat)
     sub.push(ack2)
@@ -247,7 +259,7 @@ async def test_control_frames_go_first_in_order_then_prices() -> None:
 
 async def test_identical_control_frames_are_never_conflated() -> None:
     sub = Subscriber()
-    beat = wire.heartbeat_frame("same")
+    beat = codec.heartbeat_frame("same")
     for _ in range(3):
         sub.push(beat)
     assert await _next(sub) == [beat, beat, beat]
@@ -335,9 +347,9 @@ async def test_ended_stream_keeps_raising() -> None:
 # Whole batches (the hub's wide fan-out) -------------------------------------------
 
 
-def _shared(*tickers: str, sequence: int = 1) -> wire.SharedBatch:
+def _shared(*tickers: str, sequence: int = 1) -> codec.SharedBatch:
     entries = {t: CachedPrice.of(pb.PriceUpdate(ticker=t, sequence=sequence)) for t in tickers}
-    return wire.SharedBatch(entries, frozenset(entries))
+    return codec.SharedBatch(entries, frozenset(entries))
 
 
 async def test_a_whole_batch_in_an_empty_mailbox_is_sent_as_its_shared_frame() -> None:
@@ -379,11 +391,13 @@ async def test_a_whole_batch_merges_into_pending_prices_like_single_offers() -> 
     assert batch.conflated == 1
 
 
-async def test_single_offers_and_discards_after_a_whole_batch_apply_to_a_copy() -> None:
+async def test_single_offers_and_removals_after_a_whole_batch_apply_to_a_copy() -> None:
     batch = _shared("AAPL", "MSFT")
     sub = Subscriber()
+    sub.add_ticker("AAPL")
+    sub.add_ticker("MSFT")
     sub.offer_all(batch)
-    sub.discard("MSFT")
+    sub.remove_ticker("MSFT")
     sub.offer("AAPL", _element("AAPL", 2))
     assert sorted(batch.elements) == ["AAPL", "MSFT"]  # the shared batch is untouched
     (frame,) = await _next(sub)

@@ -1,0 +1,26 @@
+"""Maintenance services served beside the business ones: gRPC health checking and reflection."""
+
+from __future__ import annotations
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def add_maintenance_services(server: grpc.aio.Server, *services: str) -> health.HealthServicer:
+    """Register health checking and reflection on `server` for the business `services`.
+
+    Reflection lists `services` with health and reflection themselves, so
+    grpcurl-style tools need no .proto files. Returns the health servicer:
+    the caller sets each service's status as it changes (the overall
+    status, service "", starts SERVING).
+    """
+    servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    reflection.enable_server_reflection(
+        (*services, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    return servicer  # type: ignore[no-any-return]
