@@ -8,11 +8,6 @@ import os
 import signal
 import sys
 
-from rich.console import Console
-
-from tickwire import ConnectionState, StateChange
-from tickwire._dashboard import Dashboard, sparkline
-from tickwire.v1 import market_data_pb2 as pb
 from tickwire_server.testing import InProcessServer, serve_in_process
 
 
@@ -71,7 +66,7 @@ async def test_an_unreachable_server_is_one_clear_line_and_exit_1() -> None:
 async def test_watch_draws_the_dashboard_and_exits_cleanly_on_ctrl_c() -> None:
     async with serve_in_process({"AAPL": 190.0, "NVDA": 120.0}) as server:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tickwire.cli", "watch", "AAPL", "NVDA",
+            sys.executable, "-m", "tickwire.cli", "watch", "AAPL", "NVDA", "ZZZZZZZZZZZZ",
             "--target", server.target,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             # A pipe, but drawn as on a terminal, so every refresh is visible.
@@ -81,7 +76,7 @@ async def test_watch_draws_the_dashboard_and_exits_cleanly_on_ctrl_c() -> None:
         screen = ""
         try:
             async with asyncio.timeout(30):
-                while "120.00" not in screen or "connected" not in screen:
+                while not all(text in screen for text in ("120.00", "connected", "invalid symbol")):
                     chunk = await process.stdout.read(4096)
                     assert chunk, (await process.stderr.read()).decode()  # type: ignore[union-attr]
                     screen += chunk.decode(errors="replace")
@@ -95,42 +90,25 @@ async def test_watch_draws_the_dashboard_and_exits_cleanly_on_ctrl_c() -> None:
     assert process.returncode == 0
     assert b"Traceback" not in stderr
     assert "AAPL" in screen and "190.00" in screen
-
-
-def _update(ticker: str, price: float, **fields: object) -> pb.PriceUpdate:
-    return pb.PriceUpdate(ticker=ticker, price=price, state=pb.DATA_STATE_LIVE, **fields)  # type: ignore[arg-type]
-
-
-def test_dashboard_renders_prices_changes_arrows_sparklines_and_status() -> None:
-    dashboard = Dashboard(["AAPL", "NVDA", "TSLA"], target="127.0.0.1:50051", move_threshold=1.0)
-    dashboard.on_state(StateChange(ConnectionState.CONNECTED))
-    dashboard.apply(_update("AAPL", 190.0, open=190.0, direction=pb.DIRECTION_FLAT))
-    for price in (191.0, 192.0, 193.5):
-        dashboard.apply(_update("AAPL", price, open=190.0, direction=pb.DIRECTION_UP))
-    dashboard.apply(_update("NVDA", 125.0, direction=pb.DIRECTION_FLAT))
-    dashboard.apply(_update("NVDA", 120.0, direction=pb.DIRECTION_DOWN, change_percent=-4.0))
-
-    console = Console(record=True, width=120, color_system=None)
-    console.print(dashboard.render())
-    text = console.export_text()
-
-    aapl = next(line for line in text.splitlines() if "AAPL" in line)
-    assert "193.50" in aapl and "+3.50" in aapl and "+1.84%" in aapl and "▲" in aapl
-    assert sparkline([190.0, 191.0, 192.0, 193.5]) in aapl
-    nvda = next(line for line in text.splitlines() if "NVDA" in line and "%" in line)
-    assert "-5.00" in nvda and "-4.00%" in nvda and "▼" in nvda
-    assert "TSLA" in text and "waiting" in text
-    assert "NVDA ▼ -4.00% to 120.00" in text  # a notable move, logged
-    assert "connected" in text and "gaps 0" in text
-
-
-def test_sparkline_scales_between_low_and_high() -> None:
-    assert sparkline([1.0, 2.0, 3.0]) == "▁▅█"
-    assert sparkline([5.0, 5.0]) == "▅▅"
-    assert sparkline([]) == ""
+    # The refused ticker shows its status and the server's reason, not "waiting…".
+    assert "symbol longer than 10 characters" in screen
 
 
 async def test_the_pytest_fixture_serves_default_prices(tickwire_server: InProcessServer) -> None:
     code, out, _ = await _tickwire("snapshot", "--json", "--target", tickwire_server.target)
     assert code == 0
     assert json.loads(out)["AAPL"]["price"] == 190.0
+
+
+async def test_without_the_cli_extra_the_command_says_how_to_get_it() -> None:
+    hide_rich = "import sys; sys.modules['rich'] = None; from tickwire.cli import main; "
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", hide_rich + "sys.exit(main(['status']))",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(30):
+        _, stderr = await process.communicate()
+    assert process.returncode == 2
+    assert stderr.decode().strip() == "tickwire: the tickwire command needs the cli extra: " + (
+        "pip install 'tickwire[cli]'"
+    )

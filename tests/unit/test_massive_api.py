@@ -24,7 +24,7 @@ from tickwire_server.errors import (
 )
 from tickwire_server.sources.massive import wire
 from tickwire_server.sources.massive.api import RestApi
-from tickwire_server.sources.massive.breaker import Backoff, CircuitBreaker
+from tickwire_server.sources.massive.breaker import CircuitBreaker, RetryDelays
 
 WAIT = 5.0
 
@@ -38,7 +38,7 @@ async def rest() -> AsyncIterator[FakeMassiveRest]:
 
 
 def _api(url: str, *, threshold: int = 5, key: str = FAKE_KEY, timeout: float = 0.5) -> RestApi:
-    breaker = CircuitBreaker(threshold, Backoff(10.0, 10.0, random.Random(1)))
+    breaker = CircuitBreaker(threshold, RetryDelays(10.0, 10.0, random.Random(1)))
     return RestApi(key, url, timeout=timeout, breaker=breaker)
 
 

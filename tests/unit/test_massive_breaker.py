@@ -9,9 +9,9 @@ import pytest
 
 from tickwire_server.errors import CircuitOpen, RateLimited
 from tickwire_server.sources.massive.breaker import (
-    Backoff,
     BreakerState,
     CircuitBreaker,
+    RetryDelays,
     parse_retry_after,
 )
 
@@ -27,7 +27,7 @@ class Clock:
 
 
 def test_backoff_doubles_up_to_the_cap_with_half_of_each_delay_fixed() -> None:
-    backoff = Backoff(0.5, 4.0, random.Random(1))
+    backoff = RetryDelays(0.5, 4.0, random.Random(1))
     assert [backoff.ceiling(n) for n in range(6)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
     for attempt in range(8):
         ceiling = backoff.ceiling(attempt)
@@ -37,13 +37,13 @@ def test_backoff_doubles_up_to_the_cap_with_half_of_each_delay_fixed() -> None:
 
 
 def test_backoff_survives_huge_attempt_numbers() -> None:
-    assert Backoff(1.0, 60.0).ceiling(10_000) == 60.0
+    assert RetryDelays(1.0, 60.0).ceiling(10_000) == 60.0
 
 
 @pytest.mark.parametrize(("base", "cap"), [(0.0, 1.0), (2.0, 1.0), (-1.0, 1.0)])
 def test_backoff_rejects_impossible_bounds(base: float, cap: float) -> None:
     with pytest.raises(ValueError):
-        Backoff(base, cap)
+        RetryDelays(base, cap)
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,7 @@ def test_retry_after_as_an_http_date() -> None:
 
 def _breaker(threshold: int = 3) -> tuple[CircuitBreaker, Clock]:
     clock = Clock()
-    return CircuitBreaker(threshold, Backoff(1.0, 8.0, random.Random(7)), clock), clock
+    return CircuitBreaker(threshold, RetryDelays(1.0, 8.0, random.Random(7)), clock), clock
 
 
 def _refusal(breaker: CircuitBreaker) -> CircuitOpen:
@@ -154,4 +154,4 @@ def test_retry_after_longer_than_the_cool_down_wins_when_open() -> None:
 
 def test_threshold_must_be_positive() -> None:
     with pytest.raises(ValueError):
-        CircuitBreaker(0, Backoff(1.0, 2.0))
+        CircuitBreaker(0, RetryDelays(1.0, 2.0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -11,7 +12,7 @@ from google.protobuf.message import Message
 from tickwire import _convert
 from tickwire._errors import ClosedError, RpcError
 from tickwire._subscription import Subscription
-from tickwire._types import Backoff, HasTarget, StateCallback, target_of
+from tickwire._types import Backoff, HasTarget, StateCallback, StreamOptions, target_of
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import market_data_pb2_grpc as rpc
 
@@ -45,6 +46,11 @@ class Client:
             up for `backoff.reset_after` seconds starts the count again, so
             a long-lived subscription may reconnect any number of times.
         on_state: called with every `StateChange` of every subscription.
+
+    Attributes:
+        target: the address dialled.
+        options: the stream options every subscription of this client keeps
+            its stream by (frozen: make another client to change them).
     """
 
     def __init__(
@@ -62,11 +68,13 @@ class Client:
         on_state: StateCallback | None = None,
     ) -> None:
         self.target = target_of(target)
-        self.timeout = timeout
-        self.backoff = backoff or Backoff()
-        self.heartbeat_timeout = heartbeat_timeout
-        self.max_reconnects = max_reconnects
-        self.on_state = on_state
+        self.options = StreamOptions(
+            timeout=timeout,
+            backoff=backoff or Backoff(),
+            heartbeat_timeout=heartbeat_timeout,
+            max_reconnects=max_reconnects,
+            on_state=on_state,
+        )
         self._metadata = _convert.metadata(token)
         options = _convert.channel_options(max_message_bytes)
         if tls:
@@ -75,6 +83,7 @@ class Client:
         else:
             self._channel = grpc.aio.insecure_channel(self.target, options=options)
         self._stub = rpc.MarketDataStub(self._channel)
+        self._open_stream = functools.partial(self._stub.Subscribe, metadata=self._metadata)
         self._subscriptions: set[Subscription] = set()
         self._closed = False
 
@@ -89,7 +98,14 @@ class Client:
         """
         if self._closed:
             raise ClosedError("the client is closed")
-        subscription = Subscription(self, tickers, strict=strict, on_state=on_state)
+        subscription = Subscription(
+            self._open_stream,
+            self.options,
+            tickers,
+            strict=strict,
+            on_state=on_state,
+            on_end=self._forget,
+        )
         self._subscriptions.add(subscription)
         return subscription
 
@@ -140,6 +156,6 @@ class Client:
         if self._closed:
             raise ClosedError("the client is closed")
         try:
-            return await method(request, timeout=self.timeout, metadata=self._metadata)
+            return await method(request, timeout=self.options.timeout, metadata=self._metadata)
         except grpc.aio.AioRpcError as error:
             raise RpcError.from_grpc(error) from None

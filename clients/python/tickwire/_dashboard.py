@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -12,7 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from tickwire._types import ConnectionState, StateChange, StreamStats
+from tickwire._types import ConnectionState, StateChange, StreamStats, TickerResult
 from tickwire.v1 import market_data_pb2 as pb
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -71,6 +72,7 @@ class Dashboard:
         self.move_threshold = move_threshold
         self.history = history
         self.rows: dict[str, _Row] = {}
+        self.refused: dict[str, TickerResult] = {}  # tickers the server did not accept
         self.events: deque[Text] = deque(maxlen=log_size)
         self.state = ConnectionState.CONNECTING
         self.stats = StreamStats()
@@ -95,6 +97,23 @@ class Dashboard:
                     f" to {update.price:,.2f}",
                 )
             )
+
+    def set_refused(self, rejected: Mapping[str, TickerResult]) -> None:
+        """Show the tickers the server refused (a subscription's `rejected`), logging new ones.
+
+        Each shows its status (invalid symbol, unknown ticker, limit
+        exceeded) and the server's reason in its row, instead of waiting for
+        a price that will never come.
+        """
+        current = {raw.strip().upper(): result for raw, result in rejected.items()}
+        for ticker, result in current.items():
+            if self.refused.get(ticker) == result:
+                continue
+            if ticker not in self.order:
+                self.order.append(ticker)
+            detail = f": {result.message}" if result.message else ""
+            self._log(Text(f"{ticker} {result.status.value}{detail}", "red"))
+        self.refused = current
 
     def on_state(self, change: StateChange) -> None:
         """Record a connection state change (pass as the client's `on_state`)."""
@@ -131,6 +150,18 @@ class Dashboard:
         table.add_column("Trend", no_wrap=True)
         table.add_column("Seq", justify="right", style="grey50")
         for ticker in self.order:
+            refused = self.refused.get(ticker)
+            if refused is not None:
+                table.add_row(
+                    ticker,
+                    Text(refused.status.value, "bold red"),
+                    "",
+                    "",
+                    "",
+                    Text(refused.message, "red"),
+                    "",
+                )
+                continue
             row = self.rows.get(ticker)
             if row is None:
                 table.add_row(ticker, Text("waiting…", "grey50"), "", "", "", "", "")

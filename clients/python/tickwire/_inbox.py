@@ -69,7 +69,9 @@ class Inbox:
         """Update the wanted set from an ack; return its per-ticker results."""
         results = [TickerResult.from_proto(r) for r in ack.results]
         for result in results:
-            if not result.ok and result.status is not TickerStatus.NOT_SUBSCRIBED:
+            if result.ok:
+                self.rejected.pop(result.ticker, None)  # accepted now, whatever it was before
+            elif result.status is not TickerStatus.NOT_SUBSCRIBED:
                 self.rejected[result.ticker] = result
                 self.forget(result.ticker)
         if ack.action == pb.SUBSCRIPTION_ACTION_SUBSCRIBE:

@@ -14,14 +14,21 @@ import grpc
 
 from tickwire._errors import ClosedError, RpcError, SubscriptionError
 from tickwire._inbox import Inbox
-from tickwire._types import ConnectionState, StateCallback, StateChange, TickerResult
+from tickwire._types import (
+    ConnectionState,
+    StateCallback,
+    StateChange,
+    StreamOptions,
+    TickerResult,
+)
 from tickwire.v1 import market_data_pb2 as pb
 
 if TYPE_CHECKING:
-    from tickwire._client import Client
-
     _Call = grpc.aio.StreamStreamCall[pb.SubscribeRequest, pb.SubscribeResponse]
     _Answer = asyncio.Future[list[TickerResult]]
+
+# Opens one Subscribe call (the client's stub, with its call metadata).
+OpenStream = Callable[[], "_Call"]
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +44,6 @@ _FATAL = {
 # What writing to a stream that broke (or finished) meanwhile raises.
 _WRITE_FAILED = (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError)
 
-_EOF = grpc.aio.EOF  # type: ignore[attr-defined]
-
 
 class _StreamLost(Exception):
     """The current stream is gone and worth reconnecting."""
@@ -47,6 +52,7 @@ class _StreamLost(Exception):
 class StreamKeeper:
     """Keeps a `Subscribe` stream open for one subscription, one stream after another.
 
+    `open_stream` opens a `Subscribe` call; `options` say how to keep it.
     Its task opens a stream, subscribes the inbox's wanted tickers, writes
     every add/remove still unanswered, hands each message to the inbox and
     takes `heartbeat_timeout` of silence for a loss. After a loss it waits
@@ -61,14 +67,16 @@ class StreamKeeper:
 
     def __init__(
         self,
-        client: Client,
+        open_stream: OpenStream,
+        options: StreamOptions,
         inbox: Inbox,
         *,
         strict: bool,
         on_state: StateCallback | None,
         on_end: Callable[[], None],
     ) -> None:
-        self._client = client
+        self._open_stream = open_stream
+        self._options = options
         self._inbox = inbox
         self._strict = strict
         self._on_state = on_state
@@ -104,7 +112,7 @@ class StreamKeeper:
         change.request_id = request_id
         answer: _Answer = asyncio.get_running_loop().create_future()
         self._in_flight[request_id] = (request, answer)
-        timeout = self._client.timeout
+        timeout = self._options.timeout
         try:
             async with asyncio.timeout(timeout):
                 if self._connected.is_set() and self._call is not None:
@@ -148,7 +156,7 @@ class StreamKeeper:
 
     async def _run(self) -> None:
         attempt = 0  # reconnects since the last healthy stream
-        backoff = self._client.backoff
+        backoff = self._options.backoff
         try:
             while True:
                 connected_at: list[float] = []
@@ -166,7 +174,7 @@ class StreamKeeper:
                 self._call = None
                 if connected_at and time.monotonic() - connected_at[0] >= backoff.reset_after:
                     attempt = 0
-                limit = self._client.max_reconnects
+                limit = self._options.max_reconnects
                 if limit is not None and attempt >= limit:
                     message = f"gave up after {limit} reconnects in a row: {reason}"
                     self._fail(RpcError("UNAVAILABLE", message))
@@ -188,7 +196,7 @@ class StreamKeeper:
 
     async def _stream(self, connected_at: list[float]) -> None:
         """One stream, from opening to loss (raises) or the server's clean end."""
-        call = self._client._stub.Subscribe(metadata=self._client._metadata)
+        call = self._open_stream()
         self._call = call
         try:
             wanted = list(self._inbox.wanted)
@@ -200,17 +208,17 @@ class StreamKeeper:
             else:
                 opening = pb.SubscribeRequest(ping=pb.Ping(id="hello"))
             await self._send(call, opening)
+            silence = self._options.heartbeat_timeout
             while True:
                 try:
-                    async with asyncio.timeout(self._client.heartbeat_timeout):
+                    async with asyncio.timeout(silence):
                         message = await call.read()
                 except TimeoutError:
-                    timeout = self._client.heartbeat_timeout
                     raise _StreamLost(
-                        f"no message for {timeout:g} s (heartbeat watchdog)"
+                        f"no message for {silence:g} s (heartbeat watchdog)"
                     ) from None
-                if message is _EOF:
-                    return
+                if not isinstance(message, pb.SubscribeResponse):
+                    return  # EOF: the server ended the stream
                 if not connected_at:
                     connected_at.append(time.monotonic())
                     await self._on_connect(call)
@@ -274,7 +282,7 @@ class StreamKeeper:
         if change.state is self.state and change.state is not ConnectionState.RECONNECTING:
             return
         self.state = change.state
-        callback = self._on_state or self._client.on_state
+        callback = self._on_state or self._options.on_state
         if callback is not None:
             try:
                 callback(change)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
 
 from tickwire._errors import SubscriptionError
 from tickwire._inbox import Inbox
-from tickwire._stream import StreamKeeper
-from tickwire._types import ConnectionState, StateCallback, StreamStats, TickerResult
+from tickwire._stream import OpenStream, StreamKeeper
+from tickwire._types import (
+    ConnectionState,
+    StateCallback,
+    StreamOptions,
+    StreamStats,
+    TickerResult,
+)
 from tickwire.v1 import market_data_pb2 as pb
-
-if TYPE_CHECKING:
-    from tickwire._client import Client
 
 
 class Subscription:
@@ -29,25 +30,28 @@ class Subscription:
     that reads slowly gets fresh prices, never a growing backlog.
 
     Create it with `Client.subscribe`; close it with `close()` or
-    `async with`.
+    `async with`. `on_end` is called once no stream will open again.
     """
 
     def __init__(
         self,
-        client: Client,
+        open_stream: OpenStream,
+        options: StreamOptions,
         tickers: Iterable[str],
         *,
-        strict: bool,
-        on_state: StateCallback | None,
+        strict: bool = False,
+        on_state: StateCallback | None = None,
+        on_end: Callable[[Subscription], None] | None = None,
     ) -> None:
         self._strict = strict
         self._inbox = Inbox(tickers)
         self._keeper = StreamKeeper(
-            client,
+            open_stream,
+            options,
             self._inbox,
             strict=strict,
             on_state=on_state,
-            on_end=functools.partial(client._forget, self),
+            on_end=lambda: on_end(self) if on_end is not None else None,
         )
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import threading
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
@@ -15,7 +16,7 @@ from tickwire import _convert
 from tickwire._client import Client
 from tickwire._errors import ClosedError, RpcError
 from tickwire._subscription import Subscription
-from tickwire._types import HasTarget, target_of
+from tickwire._types import Backoff, HasTarget, StateCallback, target_of
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import market_data_pb2_grpc as rpc
 
@@ -35,28 +36,48 @@ class SyncClient:
     Unary calls go over a synchronous gRPC channel (pass `channel` to use
     your own, e.g. a `grpc_testing` channel; `close` leaves a channel passed
     in open). `updates` runs the asyncio `Client` on a private event loop
-    thread, so it has the same reconnects, watchdog and conflation. Options
-    are those of `Client`. The methods may be called from several threads.
+    thread, so it has the same reconnects, watchdog and conflation. The
+    options are those of `Client`, with the same defaults. The methods may be
+    called from several threads.
     """
 
     def __init__(
         self,
         target: str | HasTarget = _convert.DEFAULT_TARGET,
         *,
+        token: str | None = None,
+        tls: bool = False,
+        root_certificates: bytes | None = None,
+        timeout: float = 10.0,
+        max_message_bytes: int = _convert.DEFAULT_MAX_MESSAGE_BYTES,
+        backoff: Backoff | None = None,
+        heartbeat_timeout: float = 20.0,
+        max_reconnects: int | None = None,
+        on_state: StateCallback | None = None,
         channel: grpc.Channel | None = None,
-        **options: Any,
     ) -> None:
         self.target = target_of(target)
-        self._options = options
-        self.timeout: float = options.get("timeout", 10.0)
-        self._metadata = _convert.metadata(options.get("token"))
+        self.timeout = timeout
+        # What `updates` runs: an asyncio Client with these very options.
+        self._new_client = functools.partial(
+            Client,
+            self.target,
+            token=token,
+            tls=tls,
+            root_certificates=root_certificates,
+            timeout=timeout,
+            max_message_bytes=max_message_bytes,
+            backoff=backoff,
+            heartbeat_timeout=heartbeat_timeout,
+            max_reconnects=max_reconnects,
+            on_state=on_state,
+        )
+        self._metadata = _convert.metadata(token)
         self._owns_channel = channel is None
         if channel is None:
-            channel_options = _convert.channel_options(
-                options.get("max_message_bytes", _convert.DEFAULT_MAX_MESSAGE_BYTES)
-            )
-            if options.get("tls"):
-                credentials = grpc.ssl_channel_credentials(options.get("root_certificates"))
+            channel_options = _convert.channel_options(max_message_bytes)
+            if tls:
+                credentials = grpc.ssl_channel_credentials(root_certificates)
                 channel = grpc.secure_channel(self.target, credentials, options=channel_options)
             else:
                 channel = grpc.insecure_channel(self.target, options=channel_options)
@@ -156,7 +177,7 @@ class SyncClient:
             raise ClosedError("the client is closed") from None
 
     async def _open_client(self) -> Client:
-        client = Client(self.target, **self._options)
+        client = self._new_client()
         self._clients.add(client)
         return client
 

@@ -1,4 +1,4 @@
-"""Plain result types of the client: ticker results, states, statistics, backoff."""
+"""Plain types of the client: ticker results, states, statistics, backoff, stream options."""
 
 from __future__ import annotations
 
@@ -136,3 +136,22 @@ class Backoff:
         base = min(self.maximum, self.initial * self.multiplier ** min(attempt, 64))
         spread = (rng or random).uniform(-self.jitter, self.jitter)
         return max(0.0, base * (1.0 + spread))
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOptions:
+    """How a subscription keeps its stream, fixed when the `Client` is made.
+
+    Attributes:
+        timeout: seconds an add/remove may wait for its answer.
+        backoff: reconnect pacing.
+        heartbeat_timeout: seconds of silence after which a stream counts as dead.
+        max_reconnects: failed reconnects in a row before giving up (None: never).
+        on_state: called with every `StateChange` (a subscription's own wins).
+    """
+
+    timeout: float = 10.0
+    backoff: Backoff = field(default_factory=Backoff)
+    heartbeat_timeout: float = 20.0
+    max_reconnects: int | None = None
+    on_state: StateCallback | None = None

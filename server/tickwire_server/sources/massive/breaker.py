@@ -12,11 +12,12 @@ from collections.abc import Callable
 from tickwire_server.errors import CircuitOpen, RateLimited
 
 
-class Backoff:
-    """Exponential delays with "equal jitter": attempt n waits in [d/2, d], d = min(cap, base·2ⁿ).
+class RetryDelays:
+    """The upstream retry policy: delays with "equal jitter", attempt n waits in [d/2, d].
 
-    Half of each delay is fixed, so a retry is never immediate; the random half
-    spreads clients that failed together.
+    d = min(cap, base·2ⁿ). Half of each delay is fixed, so a retry is never
+    immediate; the random half spreads clients that failed together. (The
+    client's reconnect `Backoff` is another policy, for another party.)
     """
 
     def __init__(self, base: float, cap: float, rng: random.Random | None = None) -> None:
@@ -74,7 +75,7 @@ class CircuitBreaker:
     def __init__(
         self,
         threshold: int,
-        backoff: Backoff,
+        backoff: RetryDelays,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if threshold < 1:

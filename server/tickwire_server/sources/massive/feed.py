@@ -10,7 +10,7 @@ from typing import Protocol
 
 from tickwire_server.domain import Quote
 from tickwire_server.errors import Unavailable, UpstreamError
-from tickwire_server.sources.massive.breaker import Backoff
+from tickwire_server.sources.massive.breaker import RetryDelays
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ async def poll_forever(
     step: Callable[[], Awaitable[None]],
     *,
     interval: float,
-    backoff: Backoff,
+    backoff: RetryDelays,
     outlet: Outlet,
     first_delay: float = 0.0,
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from tickwire_server.sources.massive.api import RestApi
-from tickwire_server.sources.massive.breaker import Backoff
+from tickwire_server.sources.massive.breaker import RetryDelays
 from tickwire_server.sources.massive.feed import Outlet, Part, poll_forever
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ class SnapshotPoller:
     whose tickers are all unknown still rejects them.
     """
 
-    def __init__(self, api: RestApi, outlet: Outlet, *, interval: float, backoff: Backoff):
+    def __init__(self, api: RestApi, outlet: Outlet, *, interval: float, backoff: RetryDelays):
         self._api = api
         self._outlet = outlet
         self._interval = interval

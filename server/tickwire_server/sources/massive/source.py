@@ -12,7 +12,7 @@ from tickwire_server.domain import MarketState, Quote, SourceState, SourceStatus
 from tickwire_server.errors import AuthError, CircuitOpen, UpstreamError
 from tickwire_server.sources.base import PriceSink
 from tickwire_server.sources.massive.api import RestApi
-from tickwire_server.sources.massive.breaker import Backoff, CircuitBreaker
+from tickwire_server.sources.massive.breaker import CircuitBreaker, RetryDelays
 from tickwire_server.sources.massive.feed import Part
 from tickwire_server.sources.massive.options import MassiveOptions
 from tickwire_server.sources.massive.rest import SnapshotPoller
@@ -230,9 +230,9 @@ class MassiveSource:
 
     # Internals --------------------------------------------------------------------
 
-    def _backoff(self) -> Backoff:
+    def _backoff(self) -> RetryDelays:
         o = self._options
-        return Backoff(o.backoff_base, o.backoff_max, self._rng)
+        return RetryDelays(o.backoff_base, o.backoff_max, self._rng)
 
     def _set_market(self, market: MarketState) -> None:
         if market is not self._market:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from tickwire_server.domain import MarketState
 from tickwire_server.sources.massive.api import RestApi
-from tickwire_server.sources.massive.breaker import Backoff
+from tickwire_server.sources.massive.breaker import RetryDelays
 from tickwire_server.sources.massive.feed import Outlet, Part, poll_forever
 
 
@@ -24,7 +24,7 @@ class MarketStatusPoller:
         on_market: Callable[[MarketState], None],
         *,
         interval: float,
-        backoff: Backoff,
+        backoff: RetryDelays,
     ) -> None:
         self._api = api
         self._outlet = outlet

@@ -14,7 +14,7 @@ from massive.exceptions import AuthError as _MassiveAuthError
 
 from tickwire_server.errors import AuthError, MalformedAnswer, Unavailable, UpstreamError
 from tickwire_server.sources.massive import wire
-from tickwire_server.sources.massive.breaker import Backoff
+from tickwire_server.sources.massive.breaker import RetryDelays
 from tickwire_server.sources.massive.feed import Outlet, Part
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class StreamFeed:
         trades: bool,
         connect_timeout: float,
         idle_timeout: float,
-        backoff: Backoff,
+        backoff: RetryDelays,
         on_connected: Callable[[], None],
     ) -> None:
         self._api_key = api_key
