@@ -73,7 +73,7 @@ def problems(
     """Every way the lock fails the project; empty when it satisfies it."""
     pyprojects = list(pyprojects)
     locked = pins(lock_text)
-    ours = {}
+    ours: dict[str, Version] = {}
     for path in pyprojects:
         project = tomllib.loads(path.read_text())["project"]
         ours[canonicalize_name(project["name"])] = Version(project["version"])
@@ -87,15 +87,15 @@ def problems(
             found.append(f"{where}: {requirement} is not in the lock")
         elif not requirement.specifier.contains(version, prereleases=True):
             found.append(f"{where}: {requirement} does not allow the locked {name}=={version}")
-    for name, version in sorted((installed or {}).items()):
-        if name in ours or name in INSTALLERS:
+    for dist, version in sorted((installed or {}).items()):
+        if dist in ours or dist in INSTALLERS:
             continue
-        if name not in locked:
-            found.append(f"installed {name}=={version} is not in the lock")
-        elif locked[name] != version:
-            found.append(f"installed {name}=={version}, the lock says {locked[name]}")
-    for match in _ADDRESS.finditer(lock_text):
-        line = lock_text.count("\n", 0, match.start()) + 1
+        if dist not in locked:
+            found.append(f"installed {dist}=={version} is not in the lock")
+        elif locked[dist] != version:
+            found.append(f"installed {dist}=={version}, the lock says {locked[dist]}")
+    lines = sorted({lock_text.count("\n", 0, m.start()) + 1 for m in _ADDRESS.finditer(lock_text)})
+    for line in lines:
         found.append(f"lock.txt line {line}: names a package location; keep names and hashes only")
     return found
 

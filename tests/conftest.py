@@ -1,4 +1,7 @@
-"""Fixtures: a real tickwire server on port 0 with a scripted source, and its stub."""
+"""Fixtures: a real tickwire server on port 0 with a scripted source, and its stub.
+
+The `tickwire_server` fixture comes from tickwire-server's pytest plugin.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from tickwire.v1 import market_data_pb2_grpc as rpc
 from tickwire_server.app import TickwireServer
 from tickwire_server.config import Settings
 from tickwire_server.sources.scripted import ScriptedSource
+from tickwire_server.testing import serve_in_process
 
 SEEDS = {"AAPL": 190.0, "MSFT": 410.0, "NVDA": 120.0}
 
@@ -40,8 +44,8 @@ def source() -> ScriptedSource:
 
 @pytest.fixture
 async def server(settings: Settings, source: ScriptedSource) -> AsyncIterator[TickwireServer]:
-    async with TickwireServer(settings, source=source) as running:
-        yield running
+    async with serve_in_process(settings=settings, source=source) as running:
+        yield running.server
 
 
 @pytest.fixture

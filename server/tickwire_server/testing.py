@@ -125,7 +125,7 @@ async def serve_in_process(
     seed: int = 0,
     interval: float = 0.05,
     strict: bool = False,
-    unix_socket: bool = False,
+    unix_socket: bool | Path = False,
     **overrides: Any,
 ) -> AsyncIterator[InProcessServer]:
     """Start a tickwire server in this event loop; stop it on exit.
@@ -143,8 +143,9 @@ async def serve_in_process(
         settings: start from these settings instead of the test defaults
             (port 0, no release grace); `overrides` still apply on top.
         strict: with a scripted source, tickers outside `prices` are UNKNOWN_TICKER.
-        unix_socket: listen on a unix socket in a temporary folder instead of
-            127.0.0.1 on a free port.
+        unix_socket: listen on a unix socket instead of 127.0.0.1 on a free
+            port: True for one in a temporary folder, or a path (a server
+            restarted on the same path keeps its address).
         overrides: any other `Settings` field, e.g. `max_tickers_per_stream=5`
             or `heartbeat_interval=0.1`. Neither TICKWIRE_* variables nor a
             `.env` file reach a test's server.
@@ -156,7 +157,8 @@ async def serve_in_process(
             else dict(_TEST_DEFAULTS)
         )
         if unix_socket:
-            options["unix_socket"] = Path(folder) / "tickwire.sock"
+            path = Path(folder) / "tickwire.sock" if unix_socket is True else unix_socket
+            options["unix_socket"] = path
         seeds = dict(DEFAULT_PRICES if prices is None else prices)
         if simulator:
             options.update(tickers=list(seeds), seed=seed, interval=interval)

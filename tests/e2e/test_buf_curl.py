@@ -6,12 +6,13 @@ import asyncio
 import json
 import os
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tickwire_server.app import TickwireServer
 from tickwire_server.config import Settings
+from tickwire_server.testing import InProcessServer, serve_in_process
 
 pytestmark = pytest.mark.e2e
 
@@ -25,9 +26,10 @@ def buf() -> Path:
 
 
 @pytest.fixture
-async def simulator() -> TickwireServer:
-    async with TickwireServer(Settings(port=0, interval=0.05, seed=11)) as server:
-        yield server  # type: ignore[misc]
+async def simulator() -> AsyncIterator[InProcessServer]:
+    """The seeded simulator, as the settings' defaults have it."""
+    async with serve_in_process(settings=Settings(port=0, interval=0.05, seed=11)) as server:
+        yield server
 
 
 async def _buf_curl(buf: Path, *args: str) -> asyncio.subprocess.Process:
@@ -45,7 +47,7 @@ async def _buf_curl(buf: Path, *args: str) -> asyncio.subprocess.Process:
 
 
 async def test_buf_curl_lists_the_services_through_reflection(
-    buf: Path, simulator: TickwireServer
+    buf: Path, simulator: InProcessServer
 ) -> None:
     process = await _buf_curl(buf, "--list-services", f"http://{simulator.target}")
     async with asyncio.timeout(30):
@@ -57,7 +59,7 @@ async def test_buf_curl_lists_the_services_through_reflection(
 
 
 async def test_buf_curl_streams_prices_from_stream_prices(
-    buf: Path, simulator: TickwireServer
+    buf: Path, simulator: InProcessServer
 ) -> None:
     process = await _buf_curl(
         buf,

@@ -32,7 +32,7 @@ _LOG = logging.getLogger("fakes.massive_ws")
 @dataclass(frozen=True)
 class Action:
     """One thing a client did: "connect", "auth", "subscribe", "unsubscribe" (or was refused:
-    "max_connections")."""
+    "max_connections"), or the fake did to it: "drop"."""
 
     at: float  # event-loop time
     connection: int
@@ -115,8 +115,10 @@ class FakeMassiveFeed:
                 await _send(conn.ws, frame)
 
     def drop(self) -> None:
-        """Abort every connection (the client sees close code 1006)."""
+        """Abort every connection (the client sees close code 1006); logged as "drop"."""
+        now = asyncio.get_running_loop().time()
         for conn in list(self._live):
+            self.log.append(Action(now, conn.id, "drop"))
             conn.ws.transport.abort()
 
     async def wait_for(

@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from support import ending, has, next_message, prices_until, serving, subscribe
+from helpers import ending, has, next_message, prices_until, serving, subscribe
 
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import market_data_pb2_grpc as rpc
@@ -162,5 +162,5 @@ async def test_a_burst_of_thousands_of_new_streams_is_served_not_cancelled() -> 
             async with asyncio.timeout(120):
                 outcomes = await asyncio.gather(*(first_prices(i) for i in range(streams)))
         finally:
-            await asyncio.gather(*(c.close() for c in channels))
+            await asyncio.gather(*(c.close(None) for c in channels))
     assert Counter(outcomes) == {"ok": streams}

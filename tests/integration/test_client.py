@@ -8,15 +8,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from helpers import Restartable, StateLog, price_reaches
 
 from tickwire import (
     Backoff,
     Client,
     ConnectionState,
-    PriceUpdate,
     RpcError,
-    StateChange,
-    Subscription,
     SubscriptionError,
     TickerStatus,
 )
@@ -24,35 +22,6 @@ from tickwire_server.domain import Quote
 from tickwire_server.testing import InProcessServer, serve_in_process
 
 WAIT = 10.0
-
-
-async def _until(subscription: Subscription, ticker: str, price: float) -> list[PriceUpdate]:
-    """Updates read until `ticker` is seen at `price`."""
-    seen: list[PriceUpdate] = []
-    async with asyncio.timeout(WAIT):
-        async for update in subscription:
-            seen.append(update)
-            if update.ticker == ticker and update.price == price:
-                return seen
-    raise AssertionError(f"the subscription ended before {ticker} reached {price}")
-
-
-class StateLog:
-    """Collects state changes; `wait_for` returns when a state is reached."""
-
-    def __init__(self) -> None:
-        self.changes: list[StateChange] = []
-        self._changed = asyncio.Event()
-
-    def __call__(self, change: StateChange) -> None:
-        self.changes.append(change)
-        self._changed.set()
-
-    async def wait_for(self, state: ConnectionState, count: int = 1) -> None:
-        async with asyncio.timeout(WAIT):
-            while sum(c.state is state for c in self.changes) < count:
-                self._changed.clear()
-                await self._changed.wait()
 
 
 @pytest.fixture
@@ -75,20 +44,20 @@ async def test_subscribe_yields_the_snapshot_then_live_updates(server: InProcess
 async def test_add_and_remove_change_the_live_stream(server: InProcessServer) -> None:
     async with Client(server) as client:
         prices = client.subscribe("AAPL")
-        await _until(prices, "AAPL", 190.0)
+        await price_reaches(prices, "AAPL", 190.0)
         results = await prices.add("MSFT", "NOPE")
         assert [(r.ticker, r.status) for r in results] == [
             ("MSFT", TickerStatus.OK),
             ("NOPE", TickerStatus.UNKNOWN_TICKER),
         ]
-        await _until(prices, "MSFT", 420.0)
+        await price_reaches(prices, "MSFT", 420.0)
         assert prices.tickers == ["AAPL", "MSFT"]
 
         removed = await prices.remove("AAPL")
         assert removed[0].ok
         server.push({"AAPL": 1.0})
         server.push({"MSFT": 421.0})
-        seen = await _until(prices, "MSFT", 421.0)
+        seen = await price_reaches(prices, "MSFT", 421.0)
         assert "AAPL" not in {u.ticker for u in seen}
         assert prices.tickers == ["MSFT"]
 
@@ -105,7 +74,7 @@ async def test_strict_mode_turns_rejections_into_exceptions(server: InProcessSer
         ]
 
         lenient = client.subscribe("AAPL")
-        await _until(lenient, "AAPL", 190.0)
+        await price_reaches(lenient, "AAPL", 190.0)
         with pytest.raises(SubscriptionError, match="ZZZZ"):
             await lenient.add("ZZZZ", strict=True)
 
@@ -115,39 +84,40 @@ async def test_sequence_gaps_are_counted_and_conflation_reported(
 ) -> None:
     async with Client(server) as client:
         prices = client.subscribe("AAPL")
-        await _until(prices, "AAPL", 190.0)
+        await price_reaches(prices, "AAPL", 190.0)
         now = time.time_ns()
         # Three updates in one hand-off: the server keeps only the newest.
         server.push(
             [Quote("AAPL", 191.0, now), Quote("AAPL", 192.0, now), Quote("AAPL", 193.0, now)]
         )
-        await _until(prices, "AAPL", 193.0)
+        await price_reaches(prices, "AAPL", 193.0)
         assert prices.stats.gaps == 1
         assert prices.stats.missed == 2
         assert prices.stats.conflated >= 2
 
 
 async def test_reconnects_with_backoff_and_restores_the_subscription(tmp_path: Path) -> None:
-    socket = tmp_path / "restart.sock"
     states = StateLog()
     backoff = Backoff(initial=0.05, maximum=0.4, multiplier=2.0, jitter=0.1)
-    client = Client(f"unix:{socket}", backoff=backoff, on_state=states)
-    async with client:
-        server = await _start_on(socket, {"AAPL": 190.0, "MSFT": 420.0})
+    async with (
+        Restartable(tmp_path / "restart.sock") as servers,
+        Client(servers, backoff=backoff, on_state=states) as client,
+    ):
+        await servers.start({"AAPL": 190.0, "MSFT": 420.0})
         prices = client.subscribe("AAPL")
-        await _until(prices, "AAPL", 190.0)
+        await price_reaches(prices, "AAPL", 190.0)
         await prices.add("MSFT")
-        await _until(prices, "MSFT", 420.0)
+        await price_reaches(prices, "MSFT", 420.0)
 
-        await server.stop()
+        await servers.stop()
         await states.wait_for(ConnectionState.RECONNECTING, count=3)  # retries while down
-        server = await _start_on(socket, {"AAPL": 250.0, "MSFT": 500.0})
-        seen = await _until(prices, "MSFT", 500.0)
+        server = await servers.start({"AAPL": 250.0, "MSFT": 500.0})
+        seen = await price_reaches(prices, "MSFT", 500.0)
         assert "AAPL" in {u.ticker for u in seen}  # both restored by one resubscribe
         server.push({"AAPL": 251.0})
-        await _until(prices, "AAPL", 251.0)
+        await price_reaches(prices, "AAPL", 251.0)
         assert prices.state is ConnectionState.CONNECTED
-        await server.stop()
+        await servers.stop()
 
     retries = [c for c in states.changes if c.state is ConnectionState.RECONNECTING]
     assert [c.attempt for c in retries[:3]] == [1, 2, 3]
@@ -160,18 +130,6 @@ async def test_reconnects_with_backoff_and_restores_the_subscription(tmp_path: P
     assert states.changes[-1].state is ConnectionState.CLOSED
 
 
-async def _start_on(socket: Path, prices: dict[str, float]) -> InProcessServer:
-    """A server on a fixed unix socket path (so a restart keeps the address)."""
-    from tickwire_server.app import TickwireServer
-    from tickwire_server.sources.scripted import ScriptedSource
-    from tickwire_server.testing import _IsolatedSettings
-
-    settings = _IsolatedSettings(unix_socket=socket, release_grace=0, shutdown_grace=0.2)
-    server = TickwireServer(settings, source=ScriptedSource(prices))
-    await server.start()
-    return InProcessServer(server)
-
-
 async def test_watchdog_treats_a_silent_open_stream_as_dead() -> None:
     states = StateLog()
     async with (
@@ -180,13 +138,13 @@ async def test_watchdog_treats_a_silent_open_stream_as_dead() -> None:
         as client,
     ):  # fmt: skip
         prices = client.subscribe("AAPL")
-        await _until(prices, "AAPL", 190.0)
+        await price_reaches(prices, "AAPL", 190.0)
         await states.wait_for(ConnectionState.RECONNECTING)
         reasons = [c.reason for c in states.changes if c.state is ConnectionState.RECONNECTING]
         assert "heartbeat watchdog" in reasons[0]
         await states.wait_for(ConnectionState.CONNECTED, count=2)
         server.push({"AAPL": 195.0})
-        await _until(prices, "AAPL", 195.0)
+        await price_reaches(prices, "AAPL", 195.0)
 
 
 async def test_unary_calls_and_their_errors(server: InProcessServer) -> None:
@@ -208,7 +166,7 @@ async def test_unary_calls_and_their_errors(server: InProcessServer) -> None:
 async def test_close_leaves_no_task_behind(server: InProcessServer) -> None:
     client = Client(server)
     prices = client.subscribe("AAPL")
-    await _until(prices, "AAPL", 190.0)
+    await price_reaches(prices, "AAPL", 190.0)
     await client.close()
     await client.close()
     assert [t for t in asyncio.all_tasks() if t.get_name() == "tickwire-subscription"] == []

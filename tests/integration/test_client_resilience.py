@@ -7,21 +7,18 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+from helpers import Restartable, StateLog, price_reaches
 
 from tickwire import (
     Backoff,
     Client,
     ConnectionState,
-    PriceUpdate,
     RpcError,
-    StateChange,
-    Subscription,
     SubscriptionError,
     TickerStatus,
 )
-from tickwire_server.app import TickwireServer
 from tickwire_server.sources.scripted import ScriptedSource
-from tickwire_server.testing import InProcessServer, _IsolatedSettings, serve_in_process
+from tickwire_server.testing import serve_in_process
 
 WAIT = 10.0
 PRICES = {"AAPL": 190.0, "MSFT": 420.0}
@@ -45,73 +42,14 @@ class AnswerLosingSource(ScriptedSource):
         self._maybe_lose("add", ticker)
         super().add_ticker(ticker)
 
-    def remove_ticker(self, ticker: str) -> None:
+    def remove_ticker(self, ticker: str) -> bool:
         self._maybe_lose("remove", ticker)
-        super().remove_ticker(ticker)
+        return super().remove_ticker(ticker)
 
     def _maybe_lose(self, action: str, ticker: str) -> None:
         if (action, ticker) == self._lose and not self.lost.is_set():
             self.lost.set()
             raise asyncio.CancelledError  # ends the stream's request reader, not the stream
-
-
-class StateLog:
-    """Collects state changes; `wait_for` returns when a state is reached."""
-
-    def __init__(self) -> None:
-        self.changes: list[StateChange] = []
-        self._changed = asyncio.Event()
-
-    def __call__(self, change: StateChange) -> None:
-        self.changes.append(change)
-        self._changed.set()
-
-    async def wait_for(self, state: ConnectionState, count: int = 1) -> None:
-        async with asyncio.timeout(WAIT):
-            while sum(c.state is state for c in self.changes) < count:
-                closed = [c for c in self.changes if c.state is ConnectionState.CLOSED]
-                assert not closed, f"closed while waiting for {state}: {closed[0].reason}"
-                self._changed.clear()
-                await self._changed.wait()
-
-
-async def _until(subscription: Subscription, ticker: str, price: float) -> list[PriceUpdate]:
-    """Updates read until `ticker` is seen at `price`."""
-    seen: list[PriceUpdate] = []
-    async with asyncio.timeout(WAIT):
-        async for update in subscription:
-            seen.append(update)
-            if update.ticker == ticker and update.price == price:
-                return seen
-    raise AssertionError(f"the subscription ended before {ticker} reached {price}")
-
-
-class Restartable:
-    """Servers on one unix socket path, one at a time, so a restart keeps the
-    address; the running one is stopped on exit."""
-
-    def __init__(self, socket: Path) -> None:
-        self._socket = socket
-        self.target = f"unix:{socket}"
-        self.server: InProcessServer | None = None
-
-    async def start(self, source: ScriptedSource) -> InProcessServer:
-        settings = _IsolatedSettings(unix_socket=self._socket, release_grace=0, shutdown_grace=0.2)
-        server = TickwireServer(settings, source=source)
-        await server.start()
-        self.server = InProcessServer(server)
-        return self.server
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            await self.server.stop()
-            self.server = None
-
-    async def __aenter__(self) -> Restartable:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
 
 async def test_an_add_whose_answer_is_lost_with_the_stream_is_sent_again(
@@ -124,7 +62,7 @@ async def test_an_add_whose_answer_is_lost_with_the_stream_is_sent_again(
     ):
         await servers.start(losing)
         prices = client.subscribe("AAPL")
-        await _until(prices, "AAPL", 190.0)
+        await price_reaches(prices, "AAPL", 190.0)
         adding = asyncio.create_task(prices.add("MSFT"))
         await asyncio.wait_for(losing.lost.wait(), WAIT)
         await servers.stop()
@@ -132,7 +70,7 @@ async def test_an_add_whose_answer_is_lost_with_the_stream_is_sent_again(
         await servers.start(ScriptedSource({"AAPL": 250.0, "MSFT": 500.0}))
         results = await asyncio.wait_for(adding, WAIT)
         assert [(r.ticker, r.status) for r in results] == [("MSFT", TickerStatus.OK)]
-        await _until(prices, "MSFT", 500.0)
+        await price_reaches(prices, "MSFT", 500.0)
         assert prices.tickers == ["AAPL", "MSFT"]
 
 
@@ -146,7 +84,7 @@ async def test_a_remove_whose_answer_is_lost_with_the_stream_is_sent_again(
     ):
         await servers.start(losing)
         prices = client.subscribe("AAPL", "MSFT")
-        await _until(prices, "MSFT", 420.0)
+        await price_reaches(prices, "MSFT", 420.0)
         removing = asyncio.create_task(prices.remove("MSFT"))
         await asyncio.wait_for(losing.lost.wait(), WAIT)
         await servers.stop()
@@ -157,7 +95,7 @@ async def test_a_remove_whose_answer_is_lost_with_the_stream_is_sent_again(
         assert [(r.ticker, r.status) for r in results] == [("MSFT", TickerStatus.NOT_SUBSCRIBED)]
         server.push({"MSFT": 501.0})
         server.push({"AAPL": 251.0})
-        seen = await _until(prices, "AAPL", 251.0)
+        seen = await price_reaches(prices, "AAPL", 251.0)
         assert "MSFT" not in {u.ticker for u in seen}
         assert prices.tickers == ["AAPL"]
 
@@ -169,7 +107,7 @@ async def test_an_unanswered_add_raises_deadline_exceeded(tmp_path: Path) -> Non
     ):
         await servers.start(AnswerLosingSource(PRICES, "add", "MSFT"))
         prices = client.subscribe("AAPL")
-        await _until(prices, "AAPL", 190.0)
+        await price_reaches(prices, "AAPL", 190.0)
         with pytest.raises(RpcError) as info:
             await asyncio.wait_for(prices.add("MSFT"), WAIT)
         assert info.value.code == "DEADLINE_EXCEEDED"
@@ -207,7 +145,7 @@ async def test_the_client_lets_go_of_closed_and_failed_subscriptions() -> None:
     ):  # fmt: skip
         live = client.subscribe("AAPL")
         closed = client.subscribe("MSFT")
-        await _until(closed, "MSFT", 420.0)
+        await price_reaches(closed, "MSFT", 420.0)
         await asyncio.wait_for(closed.close(), WAIT)
         failed = client.subscribe("NOPE", strict=True)
         with pytest.raises(SubscriptionError):

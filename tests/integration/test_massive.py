@@ -6,14 +6,29 @@ import time
 from collections.abc import Callable
 
 import pytest
-from checks import health, market_status, source_state, until, until_all, update_of
 from fakes import FAKE_KEY as KEY
 from fakes import SNAPSHOT_PATH, FakeMassiveRest, Reply, Request
 from grpc_health.v1 import health_pb2
-from support import has, next_message, prices_until, serving, statuses, subscribe, unsubscribe
+from helpers import (
+    Check,
+    has,
+    health,
+    market_status,
+    next_message,
+    prices_until,
+    serving,
+    source_state,
+    statuses,
+    subscribe,
+    unsubscribe,
+    until,
+    until_all,
+    update_of,
+)
 
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire_server.config import Settings
+from tickwire_server.sources.massive import MassiveSource
 
 WAIT = 5.0
 MassiveSettings = Callable[..., Settings]
@@ -99,6 +114,7 @@ async def test_records_without_a_price_or_malformed_are_skipped_and_counted(
         rest.set_price("AAPL", 195.0)
         updates = await prices_until(call, has("AAPL", 195.0))
         assert "NEWCO" not in {u.ticker for u in updates}  # known, but no trade yet
+        assert isinstance(server.source, MassiveSource)
         assert server.source.skipped >= 4  # NEWCO + three malformed records, every poll
         assert (await market_status(stub)).source_state == pb.SOURCE_STATE_HEALTHY
 
@@ -249,6 +265,10 @@ async def test_market_status_changes_reach_the_stream_and_get_market_status(
             ("open", pb.MARKET_STATE_OPEN),
         ]:
             rest.market = market
-            await until(call, lambda m, e=expected: m.market_status.market == e)
+            await until(call, _market_is(expected))
             assert (await market_status(stub)).market == expected
         call.cancel()
+
+
+def _market_is(state: int) -> Check:
+    return lambda m: m.HasField("market_status") and m.market_status.market == state

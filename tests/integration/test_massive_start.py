@@ -29,7 +29,11 @@ async def test_a_bad_key_fails_server_start_and_leaves_nothing_running(
         async with asyncio.timeout(WAIT):
             await server.start()
     assert [r.path for r in rest.requests] == [STATUS_PATH]
-    ours = [t for t in asyncio.all_tasks() if not t.get_coro().__qualname__.startswith("Fake")]
+    ours = [
+        t
+        for t in asyncio.all_tasks()
+        if not getattr(t.get_coro(), "__qualname__", "").startswith("Fake")
+    ]
     assert ours == [asyncio.current_task()]
     await server.stop()  # nothing to stop: a no-op
 

@@ -8,19 +8,30 @@ import logging
 import socket
 import time
 from collections.abc import Callable
+from typing import cast
 
-import grpc
 import pytest
-from checks import health, market_status, source_state, until, update_of
 from fakes import FAKE_KEY, Action, FakeMassiveFeed, FakeMassiveRest
 from grpc_health.v1 import health_pb2
-from support import has, next_message, prices_until, serving, subscribe, unsubscribe
+from helpers import (
+    has,
+    health,
+    market_status,
+    next_message,
+    prices_until,
+    serving,
+    source_state,
+    subscribe,
+    unsubscribe,
+    until,
+    update_of,
+)
 
 from tickwire.v1 import market_data_pb2 as pb
-from tickwire.v1 import market_data_pb2_grpc as rpc
 from tickwire_server.app import TickwireServer
 from tickwire_server.config import Settings
 from tickwire_server.domain import SourceState, SourceStatus
+from tickwire_server.sources.massive import MassiveSource
 
 MassiveSettings = Callable[..., Settings]
 DEFAULTS = {"A.AAPL", "A.MSFT"}
@@ -88,7 +99,6 @@ async def test_subscriptions_follow_the_ticker_set_across_a_dropped_connection(
         await feed.wait_subscribed(DEFAULTS | {"A.NVDA"})
         await prices_until(call, has("NVDA", 120.0))
 
-        dropped_at = asyncio.get_running_loop().time()
         feed.drop()
         await until(call, source_state(pb.SOURCE_STATE_DEGRADED, "dropped the connection"))
         await until(call, update_of("NVDA", pb.DATA_STATE_STALE, 120.0))
@@ -98,6 +108,7 @@ async def test_subscriptions_follow_the_ticker_set_across_a_dropped_connection(
                 for a in _actions(log, "subscribe")
             )
         )
+        dropped_at = _actions(log, "drop")[0].at
         assert _actions(log, "connect")[1].at - dropped_at >= 0.025  # backed off, not at once
         await until(call, source_state(pb.SOURCE_STATE_HEALTHY))
 
@@ -141,7 +152,7 @@ async def test_silence_is_normal_while_the_market_is_closed(
     rest: FakeMassiveRest, feed: FakeMassiveFeed, massive_settings: MassiveSettings
 ) -> None:
     rest.market = "closed"
-    async with TickwireServer(_ws(massive_settings, massive_idle_timeout=0.2)) as server:
+    async with serving(_ws(massive_settings, massive_idle_timeout=0.2)) as (server, _, _):
         await feed.wait_subscribed(DEFAULTS)
         asked = len(rest.requests)
         await rest.wait_for(lambda r: len(r) >= asked + 8)  # >= 0.35 s of status polls
@@ -188,6 +199,7 @@ async def test_malformed_events_are_skipped_and_counted_without_dropping_the_fee
         await call.write(subscribe("AAPL"))
         await feed.wait_subscribed(DEFAULTS)
         await prices_until(call, has("AAPL", 190.0))
+        assert isinstance(server.source, MassiveSource)
         before = server.source.skipped
 
         now_ms = time.time_ns() // 1_000_000 + 1000
@@ -217,18 +229,12 @@ async def test_an_unreachable_feed_is_reported_and_stops_cleanly(
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed again below: nothing listens there
     settings = _ws(massive_settings, massive_ws_url=f"ws://127.0.0.1:{port}", massive_timeout=0.2)
-    server = TickwireServer(settings)
-    await server.start()
-    try:
+    async with asyncio.timeout(10), serving(settings) as (server, _, stub):
         status = await hub_status(server, lambda s: s.state is SourceState.DEGRADED)
         assert status.message == f"prices: no answer from ws://127.0.0.1:{port} within 0.2 s"
-        async with grpc.aio.insecure_channel(server.target) as channel:
-            reported = await market_status(rpc.MarketDataStub(channel))
+        reported = await market_status(stub)
         assert reported.source_state == pb.SOURCE_STATE_DEGRADED
         assert reported.market == pb.MARKET_STATE_OPEN  # the REST side still answers
-    finally:
-        async with asyncio.timeout(5):
-            await server.stop()
     leftover = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert leftover == []
 
@@ -237,7 +243,7 @@ async def test_the_api_key_never_reaches_the_logs_at_debug(
     feed: FakeMassiveFeed, massive_settings: MassiveSettings, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    async with TickwireServer(_ws(massive_settings)) as server:
+    async with serving(_ws(massive_settings)) as (server, _, _):
         await feed.wait_subscribed(DEFAULTS)
         await hub_status(server, lambda s: s.state is SourceState.HEALTHY)
         feed.drop()  # the reconnect authenticates again
@@ -251,7 +257,7 @@ async def test_the_api_key_never_reaches_the_logs_at_debug(
 def _failure_reports(caplog: pytest.LogCaptureFixture) -> list[tuple[int, float]]:
     """(failures in a row, next delay) of every "Massive prices failed" warning."""
     return [
-        (int(r.args[2]), float(r.args[3]))  # type: ignore[index]
+        (int(cast(int, r.args[2])), float(cast(float, r.args[3])))  # type: ignore[index]
         for r in caplog.records
         if r.name.endswith("massive.source")
         and r.msg.startswith("Massive %s failed")
@@ -269,7 +275,7 @@ async def test_drops_with_the_market_closed_never_reach_error_when_each_reconnec
     caplog.set_level(logging.WARNING, logger="tickwire_server.sources.massive.source")
     settings = _ws(massive_settings)
     drops = 2 * settings.massive_breaker_threshold
-    async with TickwireServer(settings) as server:
+    async with serving(settings) as (server, _, _):
         states: list[SourceState] = []
         server.hub.on_status(lambda s: states.append(s.state))
         await feed.wait_subscribed(DEFAULTS)
@@ -293,7 +299,7 @@ async def test_a_feed_that_subscribes_but_stays_silent_while_open_still_reaches_
     # The fake acks every subscription but sends no aggregate: connected, yet dead.
     caplog.set_level(logging.WARNING, logger="tickwire_server.sources.massive.source")
     settings = _ws(massive_settings, massive_idle_timeout=0.1)
-    async with TickwireServer(settings) as server:
+    async with serving(settings) as (server, _, _):
         status = await hub_status(server, lambda s: s.state is SourceState.ERROR)
         assert "silent for 0.1 s" in status.message
     assert [f for f, _ in _failure_reports(caplog)][:3] == [1, 2, 3]

@@ -7,7 +7,7 @@ import time
 
 import grpc
 import pytest
-from support import (
+from helpers import (
     ending,
     has,
     next_message,
@@ -155,7 +155,7 @@ async def test_malformed_request_ends_the_stream_with_invalid_argument(
         request_serializer=lambda b: b,
         response_deserializer=pb.SubscribeResponse.FromString,
     )
-    call = raw()
+    call = raw()  # type: ignore[call-arg]  # grpc-stubs: request_iterator is optional in aio
     await call.write(b"\x0a\xff\xff\xff")  # field 1, a length running past the end
     with pytest.raises(grpc.aio.AioRpcError) as info:
         async with asyncio.timeout(5):
@@ -223,7 +223,9 @@ async def test_malformed_unary_and_stream_prices_requests_are_invalid_argument(
 ) -> None:
     for method in ("GetSnapshot", "ListTickers", "GetMarketStatus"):
         raw = channel.unary_unary(
-            f"/tickwire.v1.MarketData/{method}", request_serializer=lambda b: b
+            f"/tickwire.v1.MarketData/{method}",
+            request_serializer=lambda b: b,
+            response_deserializer=None,
         )
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await raw(b"\x0a\xff\xff\xff", timeout=5)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from support import statuses
+from helpers import statuses
 
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import market_data_pb2_grpc as rpc

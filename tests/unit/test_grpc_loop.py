@@ -67,7 +67,7 @@ async def test_a_real_server_keeps_working_with_the_drain() -> None:
     try:
         assert drain_completion_notices(asyncio.get_running_loop())
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            call = channel.unary_unary("/nothing/Here")(b"", timeout=TIMEOUT)
+            call = channel.unary_unary("/nothing/Here", None, None)(b"", timeout=TIMEOUT)
             with pytest.raises(grpc.aio.AioRpcError) as info:
                 await call  # answered through the drained completion queue
             assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import socket
 import string
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import pytest
@@ -216,8 +217,8 @@ async def test_an_unknown_ticker_is_rejected_dropped_and_forgotten_after_a_while
     assert sink.rejected == [["ZZZZ", "MSFT"]]
     assert source.wanted() == ["AAPL"]  # even a default goes when Massive does not know it
     assert not source.knows("ZZZZ") and source.knows("AAPL")
-    later = source_module.time.monotonic() + source_module.UNKNOWN_FOR + 1
-    monkeypatch.setattr(source_module.time, "monotonic", lambda: later)
+    later = time.monotonic() + source_module.UNKNOWN_FOR + 1
+    monkeypatch.setattr(time, "monotonic", lambda: later)
     assert source.knows("ZZZZ")
 
 

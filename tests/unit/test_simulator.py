@@ -42,6 +42,9 @@ class RecordingSink:
     def reject(self, tickers: Sequence[str], reason: str) -> None:
         self.rejected.append((list(tickers), reason))
 
+    def mark_stale(self, tickers: Sequence[str]) -> None:
+        raise AssertionError(f"the simulator marked {list(tickers)} stale: it never should")
+
     async def wait_until(self, condition: Callable[[], bool]) -> None:
         """Wait (bounded by the caller) until `condition()` holds after some publish."""
         while not condition():

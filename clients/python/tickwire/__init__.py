@@ -6,8 +6,6 @@ generated messages live in `tickwire.v1`. For tests against a real server
 in-process, see `tickwire_server.testing` (distribution tickwire-server).
 """
 
-from __future__ import annotations
-
 from tickwire._client import Client
 from tickwire._errors import ClosedError, RpcError, SubscriptionError, TickwireError
 from tickwire._subscription import Subscription

@@ -7,7 +7,7 @@ import concurrent.futures
 import contextlib
 import functools
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Generator
 from typing import Any, TypeVar
 
 import grpc
@@ -105,7 +105,7 @@ class SyncClient:
         ).status
         return status
 
-    def updates(self, *tickers: str, strict: bool = False) -> Iterator[pb.PriceUpdate]:
+    def updates(self, *tickers: str, strict: bool = False) -> Generator[pb.PriceUpdate, None, None]:
         """Block on live updates of `tickers`; close the iterator to stop.
 
         `close()` of the client ends the iteration too, from any thread.
