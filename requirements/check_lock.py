@@ -42,8 +42,9 @@ def pins(lock_text: str) -> dict[str, Version]:
         requirement = Requirement(line.rstrip(" \\"))
         if requirement.marker is not None and not requirement.marker.evaluate():
             continue
-        (spec,) = requirement.specifier  # a lock line is name==version
-        out[canonicalize_name(requirement.name)] = Version(spec.version)
+        specs = list(requirement.specifier)
+        if len(specs) == 1 and specs[0].operator == "==":  # a lock line is name==version
+            out[canonicalize_name(requirement.name)] = Version(specs[0].version)
     return out
 
 

@@ -84,6 +84,10 @@ def test_a_package_installed_unpinned_or_at_another_version_fails(tmp_path: Path
 
 
 def test_a_lock_that_names_a_package_location_fails(tmp_path: Path) -> None:
-    for line in ("--index-url https://example.invalid/simple", "--find-links /opt/wheels"):
+    for line in (
+        "--index-url https://example.invalid/simple",
+        "--find-links ./wheels",
+        "left-pad @ https://example.invalid/left_pad-1.0-py3-none-any.whl",
+    ):
         problems = check.problems(LOCK + line + "\n", [_project(tmp_path)], [])
         assert problems == ["lock.txt line 9: names a package location; keep names and hashes only"]
