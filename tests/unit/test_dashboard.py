@@ -76,3 +76,17 @@ def test_a_ticker_refused_on_a_limit_then_accepted_shows_prices_again() -> None:
     dashboard.apply(_update("NVDA", 120.0))
     row = next(line for line in _text(dashboard).splitlines() if "NVDA" in line and "│" in line)
     assert "120.00" in row and "limit exceeded" not in row
+
+
+def test_a_long_reason_is_clipped_in_its_row_so_the_prices_stay_readable() -> None:
+    dashboard = Dashboard(["AAPL", "BAD$"])
+    dashboard.apply(_update("AAPL", 190.0))
+    reason = "symbols use letters, digits, '.' and '-', starting with a letter or digit"
+    dashboard.set_refused({"BAD$": TickerResult("BAD$", TickerStatus.INVALID_SYMBOL, reason)})
+    console = Console(record=True, width=110, color_system=None)
+    console.print(dashboard.render())
+    lines = console.export_text().splitlines()
+    assert "190.00" in next(line for line in lines if "AAPL" in line and "│" in line)
+    row = next(line for line in lines if "BAD$" in line and "│" in line)
+    assert "invalid symbol" in row and "…" in row
+    assert any(reason in line for line in lines)  # whole in the event log

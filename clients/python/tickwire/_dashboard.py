@@ -30,6 +30,11 @@ _STATE_STYLE = {
 }
 
 
+def _clip(text: str, width: int) -> str:
+    """`text` cut to `width` characters, an ellipsis marking the cut (the log has it whole)."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def sparkline(values: list[float]) -> str:
     """One block character per value, scaled between the values' low and high."""
     if not values:
@@ -158,7 +163,7 @@ class Dashboard:
                     "",
                     "",
                     "",
-                    Text(refused.message, "red"),
+                    Text(_clip(refused.message, self.history), "red"),
                     "",
                 )
                 continue
