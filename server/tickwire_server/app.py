@@ -40,7 +40,7 @@ class TickwireServer:
         self.source = source if source is not None else build_source(settings)
         self.cache = PriceCache()
         self.hub = Hub(self.source, self.cache, release_grace=settings.release_grace)
-        self._health: Any = None  # grpc_health's servicer, once bound
+        self._health: Any = None  # grpc_health's asyncio servicer, once bound
         self._server: grpc.aio.Server | None = None
         self._stopped = False
         self._health_updates: set[asyncio.Task[None]] = set()

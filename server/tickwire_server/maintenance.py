@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -10,12 +12,13 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-def add_maintenance_services(server: grpc.aio.Server, *services: str) -> health.HealthServicer:
+def add_maintenance_services(server: grpc.aio.Server, *services: str) -> Any:
     """Register health checking and reflection on `server` for the business `services`.
 
     Reflection lists `services` with health and reflection themselves, so
-    grpcurl-style tools need no .proto files. Returns the health servicer:
-    the caller sets each service's status as it changes (the overall
+    grpcurl-style tools need no .proto files. Returns the health servicer
+    (grpc_health's asyncio one, which its type hints do not cover): the
+    caller awaits `set(service, status)` as statuses change (the overall
     status, service "", starts SERVING).
     """
     servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
@@ -23,4 +26,4 @@ def add_maintenance_services(server: grpc.aio.Server, *services: str) -> health.
     reflection.enable_server_reflection(
         (*services, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    return servicer  # type: ignore[no-any-return]
+    return servicer

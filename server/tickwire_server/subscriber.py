@@ -15,8 +15,8 @@ class Subscriber:
 
     It owns the stream's ticker set: the hub changes it through
     `add_ticker` and `remove_ticker` (as it updates its own index), everyone
-    else reads `tickers`. The hub offers encoded price elements; at most one is pending per ticker
-    (latest wins) and each overwrite is counted as conflated. A whole
+    else reads `tickers`. The hub offers encoded price elements; at most one
+    is pending per ticker (latest wins) and each overwrite is counted as conflated. A whole
     `SharedBatch` offered to an empty mailbox is kept by reference (no copy)
     and, unless split, sent as the batch's shared frame for its conflated
     count. Control frames (acks, heartbeats, market status) queue in order

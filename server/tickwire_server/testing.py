@@ -161,7 +161,7 @@ async def serve_in_process(
             options["unix_socket"] = path
         seeds = dict(DEFAULT_PRICES if prices is None else prices)
         if simulator:
-            options.update(tickers=list(seeds), seed=seed, interval=interval)
+            options.update(source="simulator", tickers=list(seeds), seed=seed, interval=interval)
         options.update(overrides)
         config = _IsolatedSettings(**options)
         if source is None and not simulator and (prices is not None or settings is None):
