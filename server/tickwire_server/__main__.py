@@ -25,6 +25,7 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with TickwireServer(settings) as server:
+        loop.add_signal_handler(signal.SIGHUP, server.reload_tls)
         tune_gc()
         print(f"tickwire serving on {server.target} (source: {server.source.name})", flush=True)
         await stop.wait()

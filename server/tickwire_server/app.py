@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import ipaddress
 import logging
 from types import TracebackType
 from typing import Any
 
 import grpc
 
+from tickwire_server.auth import ServerTls, build_access_control
 from tickwire_server.cache import PriceCache
 from tickwire_server.config import Settings
 from tickwire_server.domain import SourceState, SourceStatus
@@ -40,6 +42,12 @@ class TickwireServer:
         self.source = source if source is not None else build_source(settings)
         self.cache = PriceCache()
         self.hub = Hub(self.source, self.cache, release_grace=settings.release_grace)
+        self.access = build_access_control(settings)
+        self.tls = (
+            ServerTls(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+            if settings.tls_cert is not None and settings.tls_key is not None
+            else None
+        )
         self._health: Any = None  # grpc_health's asyncio servicer, once bound
         self._server: grpc.aio.Server | None = None
         self._stopped = False
@@ -52,6 +60,7 @@ class TickwireServer:
             return self.target
         s = self.settings
         server = grpc.aio.server(
+            interceptors=[self.access],
             options=[
                 ("grpc.max_receive_message_length", s.max_message_bytes),
                 ("grpc.so_reuseport", 0),
@@ -61,7 +70,7 @@ class TickwireServer:
                 # see CANCELLED. The server takes them as fast as it can anyway.
                 ("grpc.server.max_pending_requests", 20_000),
                 ("grpc.server.max_pending_requests_hard_limit", 40_000),
-            ]
+            ],
         )
         limits = StreamLimits(
             max_tickers=s.max_tickers_per_stream,
@@ -73,9 +82,18 @@ class TickwireServer:
         server.add_generic_rpc_handlers((handler(service),))
         self._health = add_maintenance_services(server, SERVICE_NAME)
         try:
-            port = server.add_insecure_port(s.address)
+            if self.tls is not None:
+                port = server.add_secure_port(s.address, self.tls.credentials())
+            else:
+                port = server.add_insecure_port(s.address)
         except RuntimeError as exc:
             raise ConfigError(f"cannot listen on {s.address}: {exc}") from exc
+        if s.auth == "none" and self.tls is None and not _private(s):
+            log.warning(
+                "serving %s with no access control and no TLS: anyone who can reach it "
+                "reads every price (set TICKWIRE_AUTH=jwt and TICKWIRE_TLS_CERT/_KEY)",
+                s.address,
+            )
         self.target = s.address if s.unix_socket is not None else _target(s.host, port)
         self._server = server
         self.hub.on_status(self._follow_health)
@@ -104,6 +122,14 @@ class TickwireServer:
         await self.source.stop()
         await asyncio.gather(*self._health_updates, return_exceptions=True)
         log.info("tickwire stopped")
+
+    def reload_tls(self) -> bool:
+        """Re-read the TLS certificate and key for new handshakes (what SIGHUP does).
+
+        Open connections keep theirs. Returns False when there is no TLS or
+        the files do not load (the certificate in use stays).
+        """
+        return self.tls.reload() if self.tls is not None else False
 
     async def wait_for_termination(self) -> None:
         """Block until the server stops."""
@@ -150,6 +176,16 @@ def tune_gc(threshold: int = GC_THRESHOLD) -> None:
     """
     gc.freeze()
     gc.set_threshold(threshold, 20, 20)
+
+
+def _private(settings: Settings) -> bool:
+    """True when only this machine can reach the address: a unix socket or loopback."""
+    if settings.unix_socket is not None or settings.host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(settings.host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
 
 
 def _target(host: str, port: int) -> str:

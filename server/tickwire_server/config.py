@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import (
     AliasChoices,
     Field,
+    FilePath,
     SecretStr,
     ValidationInfo,
     field_validator,
@@ -27,6 +28,11 @@ from pydantic_settings import (
 from tickwire_server import symbols
 
 DEFAULT_TICKERS = ("AAPL", "GOOGL", "MSFT", "AMZN", "TSLA", "NVDA", "META", "JPM", "V", "NFLX")
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+KEY_ALGORITHMS = (
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+)  # fmt: skip
+MIN_HMAC_SECRET = 32  # bytes: RFC 7518 asks for a key at least as long as the HS256 hash
 
 
 class Settings(BaseSettings):
@@ -130,8 +136,51 @@ class Settings(BaseSettings):
     massive_breaker_threshold: int = Field(
         5, ge=1, description="Consecutive Massive failures that open the circuit breaker"
     )
+    auth: Literal["none", "jwt"] = Field(
+        "none", description="Access control: none, or jwt (bearer tokens carrying roles)"
+    )
+    jwt_secret: CliSuppress[SecretStr | None] = Field(
+        None,
+        description="HS256 secret of at least 32 bytes (environment only: TICKWIRE_JWT_SECRET)",
+    )
+    jwt_public_key: FilePath | None = Field(
+        None, description="PEM file of the public key that verifies RS256/ES256 tokens"
+    )
+    jwt_jwks_url: str | None = Field(
+        None, description="JWKS endpoint of the keys that verify tokens (rotate without restart)"
+    )
+    jwt_jwks_cooldown: float = Field(
+        5.0, ge=0, description="Seconds between JWKS refetches for unknown key ids"
+    )
+    jwt_algorithms: Annotated[list[str], NoDecode] = Field(
+        [],
+        description="Accepted token algorithms, comma-separated (default: HS256 with a "
+        "secret, RS256,ES256 with a public key or JWKS); never read from the token",
+    )
+    jwt_issuer: str | None = Field(None, description="Required `iss` of tokens")
+    jwt_audience: str | None = Field(None, description="Required `aud` of tokens")
+    jwt_leeway: float = Field(
+        30.0, ge=0, description="Seconds of clock skew allowed on exp, nbf and iat"
+    )
+    jwt_roles_claim: str = Field(
+        "roles", description="Claim holding the roles (a list; a space-separated `scope` works too)"
+    )
+    reflection: Literal["open", "authenticated"] = Field(
+        "open", description="Server reflection: open to all, or only to authenticated callers"
+    )
+    tls_cert: FilePath | None = Field(
+        None, description="PEM certificate chain to serve TLS with (re-read on SIGHUP)"
+    )
+    tls_key: FilePath | None = Field(None, description="PEM private key of the certificate")
+    tls_client_ca: FilePath | None = Field(
+        None, description="PEM CA bundle: require client certificates signed by it (mTLS)"
+    )
+    tls_client_roles: Annotated[list[str], NoDecode] = Field(
+        ["read"],
+        description="Roles of a caller known only by its client certificate, comma-separated",
+    )
 
-    @field_validator("tickers", mode="before")
+    @field_validator("tickers", "jwt_algorithms", "tls_client_roles", mode="before")
     @classmethod
     def _split_tickers(cls, value: object) -> object:
         if isinstance(value, str):
@@ -171,6 +220,52 @@ class Settings(BaseSettings):
             raise ValueError("massive_backoff_max must not be below massive_backoff_base")
         return self
 
+    @model_validator(mode="after")
+    def _check_access(self) -> Settings:
+        """TLS files come in working sets; jwt mode has exactly one key and matching algorithms."""
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TLS needs both TICKWIRE_TLS_CERT and TICKWIRE_TLS_KEY")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ValueError("TICKWIRE_TLS_CLIENT_CA (mutual TLS) needs TICKWIRE_TLS_CERT and _KEY")
+        secret = self.jwt_secret.get_secret_value() if self.jwt_secret is not None else ""
+        keys = [
+            name
+            for name, given in (
+                ("TICKWIRE_JWT_SECRET", bool(secret)),
+                ("TICKWIRE_JWT_PUBLIC_KEY", self.jwt_public_key is not None),
+                ("TICKWIRE_JWT_JWKS_URL", bool(self.jwt_jwks_url)),
+            )
+            if given
+        ]
+        if self.auth != "jwt":
+            return self
+        if not keys:
+            raise ValueError(
+                "auth=jwt needs a key: set TICKWIRE_JWT_SECRET, TICKWIRE_JWT_PUBLIC_KEY "
+                "or TICKWIRE_JWT_JWKS_URL"
+            )
+        if len(keys) > 1:
+            raise ValueError(f"auth=jwt takes one kind of key, not {' and '.join(keys)}")
+        if secret and len(secret.encode()) < MIN_HMAC_SECRET:
+            raise ValueError(
+                f"TICKWIRE_JWT_SECRET must be at least {MIN_HMAC_SECRET} bytes for HS256 "
+                f"(it has {len(secret.encode())})"
+            )
+        if self.jwt_jwks_url and urlsplit(self.jwt_jwks_url).scheme not in ("http", "https"):
+            raise ValueError(f"{self.jwt_jwks_url!r} is not an http or https URL")
+        if not self.jwt_algorithms:
+            self.jwt_algorithms = ["HS256"] if secret else ["RS256", "ES256"]
+        unknown = [a for a in self.jwt_algorithms if a not in HMAC_ALGORITHMS + KEY_ALGORITHMS]
+        if unknown:
+            raise ValueError(f"unsupported token algorithms: {', '.join(unknown)}")
+        hmac = [a for a in self.jwt_algorithms if a in HMAC_ALGORITHMS]
+        if hmac and len(hmac) < len(self.jwt_algorithms):
+            raise ValueError("TICKWIRE_JWT_ALGORITHMS mixes HS and RS/ES algorithms: pick one kind")
+        if bool(hmac) != bool(secret):
+            needs = "TICKWIRE_JWT_SECRET" if hmac else "a public key or JWKS"
+            raise ValueError(f"{', '.join(self.jwt_algorithms)} tokens are verified with {needs}")
+        return self
+
     @property
     def address(self) -> str:
         """The gRPC address to bind: host:port or unix:path."""
@@ -180,11 +275,12 @@ class Settings(BaseSettings):
         return f"{host}:{self.port}"
 
 
-_SECRET_FLAG = "--massive-api-key"
+# Flags of secrets, refused: `ps` and the shell history would show them. Flag -> variable.
+_SECRET_FLAGS = {"--massive-api-key": "MASSIVE_API_KEY", "--jwt-secret": "TICKWIRE_JWT_SECRET"}
 
 
 class _RefuseSecret(argparse.Action):
-    """The flag of the API key: refused, since `ps` and the shell history would show the key."""
+    """The flag of a secret: refused, since `ps` and the shell history would show it."""
 
     def __call__(
         self,
@@ -193,17 +289,22 @@ class _RefuseSecret(argparse.Action):
         values: object,
         option_string: str | None = None,
     ) -> None:
+        name = next((v for k, v in _SECRET_FLAGS.items() if option_string in _spellings(k)), "it")
         parser.error(
-            f"{option_string} is refused: a key on the command line shows in ps and the "
-            "shell history; set MASSIVE_API_KEY in the environment or .env"
+            f"{option_string} is refused: a secret on the command line shows in ps and the "
+            f"shell history; set {name} in the environment or .env"
         )
 
 
+def _spellings(flag: str) -> set[str]:
+    return {flag, "--" + flag[2:].replace("-", "_")}
+
+
 def _add_argument(container: Any, *names: str, **kwargs: Any) -> argparse.Action:
-    """argparse's add_argument, except that the API key's flags (any spelling) are refused."""
-    if _SECRET_FLAG not in names:
+    """argparse's add_argument, except that the flags of secrets (any spelling) are refused."""
+    if not _SECRET_FLAGS.keys() & set(names):
         return container.add_argument(*names, **kwargs)  # type: ignore[no-any-return]
-    spellings = {*names, *("--" + name[2:].replace("-", "_") for name in names)}
+    spellings = set().union(*(_spellings(name) for name in names))
     return container.add_argument(  # type: ignore[no-any-return]
         *sorted(spellings),
         dest=kwargs["dest"],
@@ -218,8 +319,8 @@ def load(argv: Sequence[str] | None = None) -> Settings:
 
     Raises:
         SystemExit: `argv` asked for --help (status 0) or is not valid (status 2, with
-            usage on stderr), e.g. it holds the API key, which is taken only from the
-            environment or `.env`.
+            usage on stderr), e.g. it holds the API key or the JWT secret, which are
+            taken only from the environment or `.env`.
         ValidationError: a value is out of range.
     """
     if argv is None:

@@ -6,8 +6,13 @@
     │   reasons: LAGGING     the client stayed behind past the limit
     │            OVERFLOW    the client sent requests faster than it read answers
     │            BAD_REQUEST a request could not be parsed
+    │            EXPIRED     the token the stream was opened with expired
     │            SHUTDOWN    the server is stopping
     │            INTERNAL    a bug while handling a request (logged)
+    ├── AccessDenied         a call may not proceed (never carries the token)
+    │   ├── Unauthenticated  no valid credentials: missing, malformed or rejected token
+    │   ├── Forbidden        valid credentials without the role the method needs
+    │   └── KeysUnavailable  the keys to verify with cannot be had (JWKS unreachable)
     └── UpstreamError        an upstream call failed; `retry_after` when it said when to retry
         ├── AuthError        the upstream rejected the API key (HTTP 401/403, auth_failed)
         ├── RateLimited      too many requests (HTTP 429), or waiting out its Retry-After
@@ -41,6 +46,7 @@ class EndReason(enum.Enum):
     LAGGING = "lagging"
     OVERFLOW = "overflow"
     BAD_REQUEST = "bad request"
+    EXPIRED = "token expired"
     SHUTDOWN = "shutdown"
     INTERNAL = "internal"
 
@@ -52,6 +58,22 @@ class StreamEnded(TickwireError):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+class AccessDenied(TickwireError):
+    """A call may not proceed; the message says why, and never holds the token."""
+
+
+class Unauthenticated(AccessDenied):
+    """No valid credentials: the token is missing, malformed, or was rejected."""
+
+
+class Forbidden(AccessDenied):
+    """Valid credentials that lack the role the method needs."""
+
+
+class KeysUnavailable(AccessDenied):
+    """The keys that verify tokens cannot be had right now (the JWKS endpoint is down)."""
 
 
 class UpstreamError(TickwireError):

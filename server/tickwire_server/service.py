@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -13,6 +14,8 @@ from google.protobuf.message import DecodeError, Message
 
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire_server import codec
+from tickwire_server.audit import StreamLog
+from tickwire_server.auth import current_principal
 from tickwire_server.cache import PriceCache
 from tickwire_server.domain import TickerResult
 from tickwire_server.errors import EndReason, StreamEnded
@@ -31,6 +34,7 @@ _END_CODES = {
     EndReason.LAGGING: grpc.StatusCode.RESOURCE_EXHAUSTED,
     EndReason.OVERFLOW: grpc.StatusCode.RESOURCE_EXHAUSTED,
     EndReason.BAD_REQUEST: grpc.StatusCode.INVALID_ARGUMENT,
+    EndReason.EXPIRED: grpc.StatusCode.UNAUTHENTICATED,
     EndReason.SHUTDOWN: grpc.StatusCode.UNAVAILABLE,
     EndReason.INTERNAL: grpc.StatusCode.INTERNAL,
 }
@@ -70,18 +74,24 @@ class MarketDataService:
 
     async def Subscribe(self, requests: AsyncIterator[bytes], context: Context) -> None:
         sub, session = self._open()
+        record = StreamLog("Subscribe", current_principal.get(), context)
         reader = asyncio.create_task(self._read_requests(requests, session))
         reader.add_done_callback(lambda task: _end_on_failure(task, sub))
+        ended: StreamEnded | None = None
         try:
             ended = await self._pump(sub, context)
         finally:
             reader.cancel()
+            record.close(len(sub.tickers), ended)
             session.close()
+        assert ended is not None  # set unless the call was cancelled, which raised
         await context.abort(_END_CODES[ended.reason], ended.message)
 
     async def StreamPrices(self, request: pb.StreamPricesRequest, context: Context) -> None:
         await self._check_request_size(len(request.tickers), context)
         sub, session = self._open()
+        record = StreamLog("StreamPrices", current_principal.get(), context)
+        ended: StreamEnded | None = None
         try:
             results = session.subscribe(request.tickers)
             ack = codec.ack_frame(
@@ -98,7 +108,9 @@ class MarketDataService:
                 why = _summary(results) if results else "no ticker named"
                 ended = StreamEnded(EndReason.BAD_REQUEST, "no ticker accepted: " + why)
         finally:
+            record.close(len(sub.tickers), ended)
             session.close()
+        assert ended is not None  # set unless the call was cancelled, which raised
         await context.abort(_END_CODES[ended.reason], ended.message)
 
     def _open(self) -> tuple[Subscriber, StreamSession]:
@@ -145,8 +157,9 @@ class MarketDataService:
         """Send everything the subscriber has pending, as it comes, plus heartbeats.
 
         Returns why the stream must end: a write the client does not accept
-        within `max_lag` (see `LagWatch`) is LAGGING; otherwise whatever ended
-        the subscriber.
+        within `max_lag` (see `LagWatch`) is LAGGING; the caller's token
+        running out (its `exp` plus the leeway) is EXPIRED; otherwise whatever
+        ended the subscriber.
         The caller releases the subscriber before reporting the status, since
         the status itself may wait behind unread data.
         """
@@ -157,6 +170,14 @@ class MarketDataService:
         assert task is not None
         lag = self._lag
         lag.register(task)
+        expiry = None
+        valid_until = current_principal.get().valid_until
+        if valid_until is not None:
+            expiry = loop.call_later(
+                max(0.0, valid_until - time.time()),
+                sub.end,
+                StreamEnded(EndReason.EXPIRED, "token expired"),
+            )
         try:
             while True:
                 frames = await sub.next_frames(max(0.0, next_beat - loop.time()))
@@ -183,6 +204,8 @@ class MarketDataService:
             return ended
         finally:
             lag.unregister(task)
+            if expiry is not None:
+                expiry.cancel()
 
     # Unary ------------------------------------------------------------------
 
