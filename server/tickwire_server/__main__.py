@@ -1,4 +1,7 @@
-"""`tickwire-server` / `python -m tickwire_server`: serve until SIGINT or SIGTERM."""
+"""`tickwire-server` / `python -m tickwire_server`: serve until SIGINT or SIGTERM.
+
+SIGHUP re-reads the TLS certificate; `tickwire-server token` mints a dev token.
+"""
 
 from __future__ import annotations
 
@@ -45,9 +48,14 @@ def configure_logging(level: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script."""
+    """Entry point of the console script (`tickwire-server token ...` mints a dev token)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["token"]:
+        from tickwire_server import token_command
+
+        return token_command.main(args[1:])
     try:
-        settings = load(sys.argv[1:] if argv is None else argv)
+        settings = load(args)
     except ValidationError as exc:
         for error in exc.errors():
             where = ".".join(str(part) for part in error["loc"]) or "settings"

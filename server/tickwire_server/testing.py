@@ -23,6 +23,7 @@ here for driving it.
 from __future__ import annotations
 
 import contextlib
+import secrets
 import tempfile
 from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
@@ -31,6 +32,7 @@ from typing import Any
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from tickwire_server.app import TickwireServer
+from tickwire_server.auth import mint
 from tickwire_server.config import Settings
 from tickwire_server.domain import MarketState, Quote, SourceState
 from tickwire_server.sources.base import PriceSource
@@ -68,10 +70,33 @@ class _IsolatedSettings(Settings):
 
 
 class InProcessServer:
-    """A running in-process server: dial `target`; drive prices with `push`."""
+    """A running in-process server: dial `target`; drive prices with `push`; mint `token`s."""
 
     def __init__(self, server: TickwireServer) -> None:
         self.server = server
+
+    def token(
+        self, subject: str = "tester", roles: Iterable[str] = ("read",), ttl: float = 300.0
+    ) -> str:
+        """A token this server accepts (auth `jwt` with an HS256 secret), for `subject`.
+
+        Raises:
+            TypeError: the server does not verify tokens with a secret.
+        """
+        settings = self.server.settings
+        secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else ""
+        if settings.auth != "jwt" or not secret:
+            raise TypeError("this server takes no HS256 tokens: start it with auth='jwt'")
+        return mint(
+            secret,
+            subject,
+            roles,
+            ttl=ttl,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            roles_claim=settings.jwt_roles_claim,
+            algorithm=settings.jwt_algorithms[0],
+        )
 
     @property
     def target(self) -> str:
@@ -148,7 +173,9 @@ async def serve_in_process(
             restarted on the same path keeps its address).
         overrides: any other `Settings` field, e.g. `max_tickers_per_stream=5`
             or `heartbeat_interval=0.1`. Neither TICKWIRE_* variables nor a
-            `.env` file reach a test's server.
+            `.env` file reach a test's server. With `auth="jwt"` and no key,
+            the server gets a random HS256 secret and `server.token()` mints
+            tokens it accepts.
     """
     with tempfile.TemporaryDirectory(prefix="tickwire-") as folder:
         options: dict[str, Any] = (
@@ -163,6 +190,9 @@ async def serve_in_process(
         if simulator:
             options.update(source="simulator", tickers=list(seeds), seed=seed, interval=interval)
         options.update(overrides)
+        keys = ("jwt_secret", "jwt_public_key", "jwt_jwks_url")
+        if options.get("auth") == "jwt" and not any(options.get(k) for k in keys):
+            options["jwt_secret"] = secrets.token_urlsafe(32)
         config = _IsolatedSettings(**options)
         if source is None and not simulator and (prices is not None or settings is None):
             source = ScriptedSource(seeds, strict=strict)

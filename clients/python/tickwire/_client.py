@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -17,6 +16,9 @@ from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import market_data_pb2_grpc as rpc
 
 _Response = TypeVar("_Response")
+
+if TYPE_CHECKING:
+    _Call = grpc.aio.StreamStreamCall[pb.SubscribeRequest, pb.SubscribeResponse]
 
 
 class Client:
@@ -31,8 +33,14 @@ class Client:
     Args:
         target: "host:port" or "unix:/path"; anything with a `target`
             attribute (such as a `tickwire_server.testing` server) works too.
-        token: a bearer token sent as `authorization` metadata.
+        token: a bearer token sent as `authorization` metadata, or a function
+            (plain or async) returning a fresh one: it is called for every
+            call and every stream (re)opened, so a stream ended UNAUTHENTICATED
+            because its token expired reconnects at once with a new one. A
+            second UNAUTHENTICATED in a row fails the subscription.
         tls: connect with TLS; `root_certificates` (PEM) overrides the system roots.
+        certificate_chain, private_key: PEM client certificate and key, for
+            mutual TLS (implies `tls`).
         timeout: seconds for unary calls and for add/remove answers (past
             it they raise `RpcError` DEADLINE_EXCEEDED).
         max_message_bytes: the largest message sent or received.
@@ -57,9 +65,11 @@ class Client:
         self,
         target: str | HasTarget = _convert.DEFAULT_TARGET,
         *,
-        token: str | None = None,
+        token: _convert.TokenSource = None,
         tls: bool = False,
         root_certificates: bytes | None = None,
+        certificate_chain: bytes | None = None,
+        private_key: bytes | None = None,
         timeout: float = 10.0,
         max_message_bytes: int = _convert.DEFAULT_MAX_MESSAGE_BYTES,
         backoff: Backoff | None = None,
@@ -75,15 +85,14 @@ class Client:
             max_reconnects=max_reconnects,
             on_state=on_state,
         )
-        self._metadata = _convert.metadata(token)
+        self._token = token
         options = _convert.channel_options(max_message_bytes)
-        if tls:
-            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+        if tls or certificate_chain is not None or private_key is not None:
+            credentials = _convert.credentials(root_certificates, certificate_chain, private_key)
             self._channel = grpc.aio.secure_channel(self.target, credentials, options=options)
         else:
             self._channel = grpc.aio.insecure_channel(self.target, options=options)
         self._stub = rpc.MarketDataStub(self._channel)
-        self._open_stream = functools.partial(self._stub.Subscribe, metadata=self._metadata)
         self._subscriptions: set[Subscription] = set()
         self._closed = False
 
@@ -143,6 +152,11 @@ class Client:
     async def __aenter__(self) -> Client:
         return self
 
+    async def _open_stream(self) -> _Call:
+        """A new Subscribe call, carrying the token the source gives now."""
+        call: _Call = self._stub.Subscribe(metadata=await _convert.token_metadata(self._token))
+        return call
+
     def _forget(self, subscription: Subscription) -> None:
         """Let go of a subscription that closed or failed."""
         self._subscriptions.discard(subscription)
@@ -156,6 +170,7 @@ class Client:
         if self._closed:
             raise ClosedError("the client is closed")
         try:
-            return await method(request, timeout=self.options.timeout, metadata=self._metadata)
+            metadata = await _convert.token_metadata(self._token)
+            return await method(request, timeout=self.options.timeout, metadata=metadata)
         except grpc.aio.AioRpcError as error:
             raise RpcError.from_grpc(error) from None

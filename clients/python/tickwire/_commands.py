@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from pathlib import Path
 
 from google.protobuf.json_format import MessageToDict
 from rich.console import Console
@@ -23,10 +24,17 @@ def _client(args: argparse.Namespace, dashboard: Dashboard | None = None) -> Cli
     return Client(
         args.target,
         token=args.token,
-        tls=args.tls,
+        tls=args.tls or any((args.ca, args.cert, args.key)),
+        root_certificates=_read(args.ca),
+        certificate_chain=_read(args.cert),
+        private_key=_read(args.key),
         timeout=args.timeout,
         on_state=dashboard.on_state if dashboard else None,
     )
+
+
+def _read(path: str | None) -> bytes | None:
+    return Path(path).read_bytes() if path else None
 
 
 async def watch(args: argparse.Namespace, console: Console) -> int:

@@ -7,7 +7,7 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import grpc
@@ -27,14 +27,14 @@ if TYPE_CHECKING:
     _Call = grpc.aio.StreamStreamCall[pb.SubscribeRequest, pb.SubscribeResponse]
     _Answer = asyncio.Future[list[TickerResult]]
 
-# Opens one Subscribe call (the client's stub, with its call metadata).
-OpenStream = Callable[[], "_Call"]
+# Opens one Subscribe call (the client's stub, with a token got for it).
+OpenStream = Callable[[], Awaitable["_Call"]]
 
 log = logging.getLogger(__name__)
 
-# Errors a retry cannot fix: the stream fails for good.
+# Errors a retry cannot fix: the stream fails for good. (UNAUTHENTICATED is
+# retried once at once, with a fresh token; twice in a row is fatal.)
 _FATAL = {
-    grpc.StatusCode.UNAUTHENTICATED,
     grpc.StatusCode.PERMISSION_DENIED,
     grpc.StatusCode.INVALID_ARGUMENT,
     grpc.StatusCode.UNIMPLEMENTED,
@@ -156,20 +156,26 @@ class StreamKeeper:
 
     async def _run(self) -> None:
         attempt = 0  # reconnects since the last healthy stream
+        refused = 0  # UNAUTHENTICATED ends in a row, none of them after a healthy stream
         backoff = self._options.backoff
         try:
             while True:
                 connected_at: list[float] = []
+                fresh_token = False
                 try:
                     await self._stream(connected_at)
                     reason = "the server closed the stream"
                 except _StreamLost as lost:
                     reason = str(lost)
                 except grpc.aio.AioRpcError as error:
-                    if error.code() in _FATAL:
+                    code = error.code()
+                    if code == grpc.StatusCode.UNAUTHENTICATED:
+                        refused = 1 if connected_at else refused + 1
+                        fresh_token = refused == 1
+                    if code in _FATAL or (code == grpc.StatusCode.UNAUTHENTICATED and refused > 1):
                         self._fail(RpcError.from_grpc(error))
                         return
-                    reason = f"{error.code().name}: {error.details()}"
+                    reason = f"{code.name}: {error.details()}"
                 self._connected.clear()
                 self._call = None
                 if connected_at and time.monotonic() - connected_at[0] >= backoff.reset_after:
@@ -179,7 +185,8 @@ class StreamKeeper:
                     message = f"gave up after {limit} reconnects in a row: {reason}"
                     self._fail(RpcError("UNAVAILABLE", message))
                     return
-                delay = backoff.delay(attempt, self._rng)
+                # After a token ran out, the next stream gets a fresh one at once.
+                delay = 0.0 if fresh_token else backoff.delay(attempt, self._rng)
                 self._set_state(
                     StateChange(ConnectionState.RECONNECTING, attempt + 1, delay, reason)
                 )
@@ -196,7 +203,10 @@ class StreamKeeper:
 
     async def _stream(self, connected_at: list[float]) -> None:
         """One stream, from opening to loss (raises) or the server's clean end."""
-        call = self._open_stream()
+        try:
+            call = await self._open_stream()
+        except Exception as error:  # the caller's token function failed: retry later
+            raise _StreamLost(f"getting a token failed: {error!r}") from error
         self._call = call
         try:
             wanted = list(self._inbox.wanted)

@@ -6,8 +6,9 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import inspect
 import threading
-from collections.abc import Coroutine, Generator
+from collections.abc import Awaitable, Coroutine, Generator
 from typing import Any, TypeVar
 
 import grpc
@@ -45,9 +46,11 @@ class SyncClient:
         self,
         target: str | HasTarget = _convert.DEFAULT_TARGET,
         *,
-        token: str | None = None,
+        token: _convert.TokenSource = None,
         tls: bool = False,
         root_certificates: bytes | None = None,
+        certificate_chain: bytes | None = None,
+        private_key: bytes | None = None,
         timeout: float = 10.0,
         max_message_bytes: int = _convert.DEFAULT_MAX_MESSAGE_BYTES,
         backoff: Backoff | None = None,
@@ -65,6 +68,8 @@ class SyncClient:
             token=token,
             tls=tls,
             root_certificates=root_certificates,
+            certificate_chain=certificate_chain,
+            private_key=private_key,
             timeout=timeout,
             max_message_bytes=max_message_bytes,
             backoff=backoff,
@@ -72,12 +77,14 @@ class SyncClient:
             max_reconnects=max_reconnects,
             on_state=on_state,
         )
-        self._metadata = _convert.metadata(token)
+        self._token = token
         self._owns_channel = channel is None
         if channel is None:
             channel_options = _convert.channel_options(max_message_bytes)
-            if tls:
-                credentials = grpc.ssl_channel_credentials(root_certificates)
+            if tls or certificate_chain is not None or private_key is not None:
+                credentials = _convert.credentials(
+                    root_certificates, certificate_chain, private_key
+                )
                 channel = grpc.secure_channel(self.target, credentials, options=channel_options)
             else:
                 channel = grpc.insecure_channel(self.target, options=channel_options)
@@ -153,8 +160,16 @@ class SyncClient:
         self.close()
 
     def _unary(self, method: Any, request: Any) -> Any:
+        source = self._token
+        token: str | None = None
+        if callable(source):
+            given = source()
+            # An async token function runs on the loop thread.
+            token = self._run(_awaited(given)) if inspect.isawaitable(given) else given
+        else:
+            token = source
         try:
-            return method(request, timeout=self.timeout, metadata=self._metadata)
+            return method(request, timeout=self.timeout, metadata=_convert.metadata(token))
         except grpc.RpcError as error:
             raise RpcError.from_grpc(error) from None
 
@@ -194,6 +209,10 @@ class SyncClient:
         for task in others:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
+
+
+async def _awaited(awaitable: Awaitable[str]) -> str:
+    return await awaitable
 
 
 async def _subscribe(client: Client, tickers: tuple[str, ...], strict: bool) -> Subscription:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -16,8 +17,15 @@ NEEDS_EXTRA = "tickwire: the tickwire command needs the cli extra: pip install '
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--target", default="127.0.0.1:50051", help="server address")
-    common.add_argument("--token", help="bearer token sent with every call")
+    common.add_argument(
+        "--token",
+        default=os.environ.get("TICKWIRE_TOKEN") or None,
+        help="bearer token sent with every call (default: $TICKWIRE_TOKEN)",
+    )
     common.add_argument("--tls", action="store_true", help="connect with TLS")
+    common.add_argument("--ca", metavar="FILE", help="PEM roots to trust (implies --tls)")
+    common.add_argument("--cert", metavar="FILE", help="PEM client certificate, for mutual TLS")
+    common.add_argument("--key", metavar="FILE", help="PEM key of --cert")
     common.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
 
     parser = argparse.ArgumentParser(prog="tickwire", description="tickwire market-data client")
@@ -47,6 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(NEEDS_EXTRA, file=sys.stderr)
         return 2
+    if (args.cert is None) != (args.key is None):
+        print("tickwire: --cert and --key go together (mutual TLS)", file=sys.stderr)
+        return 2
     console = Console()
     try:
         with contextlib.suppress(KeyboardInterrupt):
@@ -55,6 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TickwireError as error:
         print(f"tickwire: {args.target}: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # a --ca, --cert or --key file
+        print(f"tickwire: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

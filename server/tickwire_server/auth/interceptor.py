@@ -17,6 +17,7 @@ gives it, and a service the map does not name is refused: deny by default.
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,8 @@ from tickwire_server.auth.principal import ANONYMOUS, Principal, current_princip
 from tickwire_server.auth.tokens import TokenVerifier
 from tickwire_server.config import Settings
 from tickwire_server.errors import AccessDenied, Forbidden, KeysUnavailable, Unauthenticated
+
+log = logging.getLogger(__name__)
 
 HEALTH = "grpc.health.v1.Health"
 REFLECTION = ("grpc.reflection.v1alpha.ServerReflection", "grpc.reflection.v1.ServerReflection")
@@ -80,7 +83,7 @@ class AccessControl(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         service = details.method.lstrip("/").partition("/")[0]
         if service in self._open:
             return handler
-        return _guarded(handler, lambda context: self.admit(service, context))
+        return _guarded(handler, details.method, lambda context: self.admit(service, context))
 
     async def admit(self, service: str, context: Context) -> Principal:
         """The caller of `context`, allowed to call `service`.
@@ -173,7 +176,9 @@ def _certificate_subject(auth: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _guarded(handler: Handler, admit: Callable[[Context], Awaitable[Principal]]) -> Handler:
+def _guarded(
+    handler: Handler, method: str, admit: Callable[[Context], Awaitable[Principal]]
+) -> Handler:
     """`handler` whose behaviour first admits the caller, then runs as `current_principal`."""
     kind = ("stream_" if handler.request_streaming else "unary_") + (
         "stream" if handler.response_streaming else "unary"
@@ -184,6 +189,7 @@ def _guarded(handler: Handler, admit: Callable[[Context], Awaitable[Principal]])
         try:
             principal = await admit(context)
         except AccessDenied as denied:
+            log.info("refused %s from %s: %s", method, context.peer(), denied)
             await context.abort(_CODES[type(denied)], str(denied))
         return current_principal.set(principal)
 
