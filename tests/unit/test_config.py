@@ -381,3 +381,93 @@ def test_help_shows_the_default_tickers(capsys: pytest.CaptureFixture[str]) -> N
     out = " ".join(capsys.readouterr().out.split())  # undo argparse's line wrapping
     assert "AAPL" in out and "NFLX" in out
     assert "default factory" not in out
+
+
+# Access control --------------------------------------------------------------------------
+
+SECRET = "a-development-secret-of-32-bytes!"
+
+
+def _message(error: pytest.ExceptionInfo[ValidationError]) -> str:
+    return " ".join(e["msg"] for e in error.value.errors())
+
+
+def test_auth_is_off_by_default_and_jwt_takes_the_secret_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert config.load().auth == "none"
+    monkeypatch.setenv("TICKWIRE_AUTH", "jwt")
+    monkeypatch.setenv("TICKWIRE_JWT_SECRET", SECRET)
+    s = config.load(["--jwt-issuer", "tickwire", "--jwt-leeway", "5"])
+    assert s.jwt_secret is not None and s.jwt_secret.get_secret_value() == SECRET
+    assert s.jwt_algorithms == ["HS256"]  # derived from the kind of key
+    assert (s.jwt_issuer, s.jwt_leeway, s.jwt_roles_claim) == ("tickwire", 5.0, "roles")
+    assert SECRET not in repr(s) and SECRET not in str(s.model_dump())
+
+
+def test_a_public_key_or_jwks_defaults_to_rsa_and_ec_algorithms(tmp_path: Path) -> None:
+    pem = tmp_path / "key.pem"
+    pem.write_text("-----BEGIN PUBLIC KEY-----\n")
+    assert Settings(auth="jwt", jwt_public_key=pem).jwt_algorithms == ["RS256", "ES256"]
+    jwks = Settings(auth="jwt", jwt_jwks_url="https://id.example.invalid/jwks.json")
+    assert jwks.jwt_algorithms == ["RS256", "ES256"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"auth": "jwt"}, "auth=jwt needs a key"),
+        ({"auth": "jwt", "jwt_secret": "short"}, "at least 32 bytes for HS256 (it has 5)"),
+        (
+            {"auth": "jwt", "jwt_secret": SECRET, "jwt_algorithms": "HS256,RS256"},
+            "mixes HS and RS/ES algorithms",
+        ),
+        (
+            {"auth": "jwt", "jwt_secret": SECRET, "jwt_algorithms": "RS256"},
+            "RS256 tokens are verified with a public key or JWKS",
+        ),
+        (
+            {"auth": "jwt", "jwt_jwks_url": "https://x.invalid/j", "jwt_algorithms": "HS256"},
+            "HS256 tokens are verified with TICKWIRE_JWT_SECRET",
+        ),
+        ({"auth": "jwt", "jwt_secret": SECRET, "jwt_algorithms": "none"}, "unsupported"),
+        (
+            {"auth": "jwt", "jwt_secret": SECRET, "jwt_jwks_url": "https://x.invalid/j"},
+            "one kind of key",
+        ),
+        ({"auth": "jwt", "jwt_jwks_url": "file:///etc/keys"}, "not an http or https URL"),
+    ],
+    ids=["no-key", "short", "mixed", "rs-with-secret", "hs-with-jwks", "none", "two", "scheme"],
+)
+def test_access_settings_that_cannot_work_are_refused(values: dict[str, str], message: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        Settings(**values)  # type: ignore[arg-type]
+    assert message in _message(info)
+    assert SECRET not in _message(info)  # a secret is never shown, even when refused
+
+
+def test_tls_files_come_in_working_sets(tmp_path: Path) -> None:
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_text("x")
+    key.write_text("x")
+    assert Settings(tls_cert=cert, tls_key=key).tls_client_ca is None
+    with pytest.raises(ValidationError) as info:
+        Settings(tls_cert=cert)
+    assert "needs both TICKWIRE_TLS_CERT and TICKWIRE_TLS_KEY" in _message(info)
+    with pytest.raises(ValidationError) as info:
+        Settings(tls_client_ca=cert)
+    assert "mutual TLS" in _message(info)
+    with pytest.raises(ValidationError) as info:
+        Settings(tls_cert=tmp_path / "missing.pem", tls_key=key)
+    assert "tls_cert" in _error_fields(info.value)
+
+
+def test_the_jwt_secret_is_refused_on_the_command_line_without_echoing_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        config.load(["--jwt-secret", "s3cret-s3cret-s3cret-s3cret-s3cret"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "set TICKWIRE_JWT_SECRET in the environment or .env" in err
+    assert "s3cret" not in err
