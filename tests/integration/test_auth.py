@@ -125,7 +125,7 @@ async def test_each_bad_credential_is_refused_on_every_kind_of_method(
         stub = rpc.MarketDataStub(channel)
         calls = {
             "unary": stub.GetMarketStatus(pb.GetMarketStatusRequest(), metadata=metadata),
-            "bidi": stub.Subscribe(iter([subscribe("AAPL")]), metadata=metadata),
+            "bidi": stub.Subscribe(metadata=metadata),  # refused before any request is read
             "server stream": stub.StreamPrices(
                 pb.StreamPricesRequest(tickers=["AAPL"]), metadata=metadata
             ),
