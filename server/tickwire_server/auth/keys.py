@@ -84,25 +84,27 @@ class JwksKeys:
             raise Unauthenticated("malformed token: its kid is not a string")
         now = time.monotonic()
         last = self._fetched_at
+        fetched = True
         if (
             last is None
             or now - last >= self._lifespan
             or (kid not in self._keys and now - last >= self._cooldown)
         ):
-            await self._refresh(last)
+            fetched = await self._refresh(last)
         key = self._keys.get(kid)
         if key is None and kid is None and len(self._keys) == 1:
             key = next(iter(self._keys.values()))  # one key, and a token that names none
         if key is not None:
             return key
-        if not self._keys and self._failure:
+        if not fetched:  # the key may be there: say so rather than call the token bad
             raise KeysUnavailable(f"the signing keys cannot be fetched: {self._failure}")
         raise Unauthenticated(f"no signing key with kid {kid!r} at {self.url}")
 
-    async def _refresh(self, seen: float | None) -> None:
+    async def _refresh(self, seen: float | None) -> bool:
+        """Fetch the set unless another call did meanwhile; False when the fetch failed."""
         async with self._lock:
             if self._fetched_at != seen:
-                return  # another call refreshed while this one waited
+                return not self._failure  # another call refreshed while this one waited
             self._fetched_at = time.monotonic()
             try:
                 data = await asyncio.to_thread(self._client.fetch_data)
@@ -112,7 +114,8 @@ class JwksKeys:
                 log.warning(
                     "JWKS %s not refreshed (%s); keeping %d keys", self.url, exc, len(self._keys)
                 )
-                return
+                return False
             self._failure = ""
             self._keys = keys
             log.info("JWKS %s: %d signing keys", self.url, len(keys))
+            return True
