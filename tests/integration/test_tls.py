@@ -12,7 +12,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from certs import Authority
+from certs import Authority, Issued
 from helpers import next_message, subscribe
 
 from tickwire import Client, RpcError
@@ -37,8 +37,16 @@ def _served(ca: Authority, folder: Path, name: str = "server") -> tuple[Path, Pa
     return cert, key
 
 
-async def _price(target: str, ca_pem: bytes | None, **client: bytes) -> float:
-    async with Client(target, tls=True, root_certificates=ca_pem, timeout=2, **client) as c:
+async def _price(target: str, ca_pem: bytes | None, client: Issued | None = None) -> float:
+    """AAPL's price over TLS, trusting `ca_pem`, presenting `client`'s certificate if given."""
+    async with Client(
+        target,
+        tls=True,
+        root_certificates=ca_pem,
+        certificate_chain=client.cert_pem if client else None,
+        private_key=client.key_pem if client else None,
+        timeout=2,
+    ) as c:
         return (await c.snapshot("AAPL"))["AAPL"].price
 
 
@@ -71,15 +79,14 @@ async def test_mutual_tls_needs_a_client_certificate_signed_by_the_client_ca(
             await _price(server.target, ca.cert_pem)
         assert info.value.code == "UNAVAILABLE"
         with pytest.raises(RpcError):
-            await _price(
-                server.target,
-                ca.cert_pem,
-                certificate_chain=stranger.cert_pem,
-                private_key=stranger.key_pem,
-            )
-        client = {"certificate_chain": carol.cert_pem, "private_key": carol.key_pem}
-        assert await _price(server.target, ca.cert_pem, **client) == 190.0
-        async with Client(server.target, root_certificates=ca.cert_pem, **client) as c:
+            await _price(server.target, ca.cert_pem, stranger)
+        assert await _price(server.target, ca.cert_pem, carol) == 190.0
+        async with Client(
+            server.target,
+            root_certificates=ca.cert_pem,
+            certificate_chain=carol.cert_pem,
+            private_key=carol.key_pem,
+        ) as c:
             prices = c.subscribe("AAPL")
             assert (await asyncio.wait_for(anext(prices), WAIT)).price == 190.0
     assert any("opened by carol (certificate)" in r.getMessage() for r in caplog.records)
@@ -96,14 +103,12 @@ async def test_the_certificate_subject_stands_in_for_a_token(ca: Authority, tmp_
         tls_client_ca=ca.cert,
         tls_client_roles=["read"],
     ) as server:
-        pem = {"certificate_chain": carol.cert_pem, "private_key": carol.key_pem}
-        assert await _price(server.target, ca.cert_pem, **pem) == 190.0  # no token needed
+        assert await _price(server.target, ca.cert_pem, carol) == 190.0  # no token needed
     async with serve_in_process(
         PRICES, auth="jwt", tls_cert=cert, tls_key=key, tls_client_ca=ca.cert, tls_client_roles=[]
     ) as server:
-        pem = {"certificate_chain": dave.cert_pem, "private_key": dave.key_pem}
         with pytest.raises(RpcError) as info:
-            await _price(server.target, ca.cert_pem, **pem)
+            await _price(server.target, ca.cert_pem, dave)
         assert info.value.code == "PERMISSION_DENIED" and "dave" in info.value.details
 
 
