@@ -88,12 +88,8 @@ class TickwireServer:
                 port = server.add_insecure_port(s.address)
         except RuntimeError as exc:
             raise ConfigError(f"cannot listen on {s.address}: {exc}") from exc
-        if s.auth == "none" and self.tls is None and not _private(s):
-            log.warning(
-                "serving %s with no access control and no TLS: anyone who can reach it "
-                "reads every price (set TICKWIRE_AUTH=jwt and TICKWIRE_TLS_CERT/_KEY)",
-                s.address,
-            )
+        if (warning := exposure_warning(s)) is not None:
+            log.warning("%s", warning)
         self.target = s.address if s.unix_socket is not None else _target(s.host, port)
         self._server = server
         self.hub.on_status(self._follow_health)
@@ -176,6 +172,16 @@ def tune_gc(threshold: int = GC_THRESHOLD) -> None:
     """
     gc.freeze()
     gc.set_threshold(threshold, 20, 20)
+
+
+def exposure_warning(settings: Settings) -> str | None:
+    """What to warn of when the settings serve beyond this machine unprotected, else None."""
+    if settings.auth != "none" or settings.tls_cert is not None or _private(settings):
+        return None
+    return (
+        f"serving {settings.address} with no access control and no TLS: anyone who can "
+        "reach it reads every price (set TICKWIRE_AUTH=jwt and TICKWIRE_TLS_CERT/_KEY)"
+    )
 
 
 def _private(settings: Settings) -> bool:

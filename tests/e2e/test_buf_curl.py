@@ -8,6 +8,7 @@ import os
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,22 +59,15 @@ async def test_buf_curl_lists_the_services_through_reflection(
     assert "grpc.health.v1.Health" in services
 
 
-async def test_buf_curl_streams_prices_from_stream_prices(
-    buf: Path, simulator: InProcessServer
-) -> None:
-    process = await _buf_curl(
-        buf,
-        "-d",
-        '{"tickers": ["AAPL", "nvda"]}',
-        f"http://{simulator.target}/tickwire.v1.MarketData/StreamPrices",
-    )
+async def _messages(process: asyncio.subprocess.Process, prices: int) -> list[dict[str, Any]]:
+    """The JSON messages `buf curl` prints, until `prices` price batches came; then kill it."""
     assert process.stdout is not None
     decoder = json.JSONDecoder()
     text = ""
-    messages: list[dict[str, object]] = []
+    messages: list[dict[str, Any]] = []
     try:
         async with asyncio.timeout(30):
-            while sum("prices" in m for m in messages) < 3:
+            while sum("prices" in m for m in messages) < prices:
                 chunk = await process.stdout.read(4096)
                 assert chunk, (await process.stderr.read()).decode()  # type: ignore[union-attr]
                 text += chunk.decode()
@@ -90,10 +84,41 @@ async def test_buf_curl_streams_prices_from_stream_prices(
         os.killpg(process.pid, signal.SIGKILL)
         async with asyncio.timeout(10):
             await process.wait()
+    return messages
 
+
+async def test_buf_curl_streams_prices_from_stream_prices(
+    buf: Path, simulator: InProcessServer
+) -> None:
+    process = await _buf_curl(
+        buf,
+        "-d",
+        '{"tickers": ["AAPL", "nvda"]}',
+        f"http://{simulator.target}/tickwire.v1.MarketData/StreamPrices",
+    )
+    messages = await _messages(process, 3)
     ack = messages[0]["ack"]
     assert isinstance(ack, dict)
     assert ack["tickers"] == ["AAPL", "NVDA"]
-    updates = [u for m in messages if "prices" in m for u in m["prices"]["updates"]]  # type: ignore[index]
+    updates = [u for m in messages if "prices" in m for u in m["prices"]["updates"]]
     assert {u["ticker"] for u in updates} == {"AAPL", "NVDA"}
     assert all(float(u["price"]) > 0 for u in updates)
+
+
+async def test_buf_curl_with_a_bearer_token_streams_from_a_jwt_server(buf: Path) -> None:
+    settings = Settings(port=0, interval=0.05, seed=11)
+    async with serve_in_process(settings=settings, auth="jwt") as server:
+        url = f"http://{server.target}/tickwire.v1.MarketData/StreamPrices"
+        token = server.token("curl-user")
+        process = await _buf_curl(
+            buf, "-H", f"authorization: Bearer {token}", "-d", '{"tickers": ["AAPL"]}', url
+        )
+        messages = await _messages(process, 2)
+        assert messages[0]["ack"]["tickers"] == ["AAPL"]
+
+        refused = await _buf_curl(buf, "-d", '{"tickers": ["AAPL"]}', url)
+        async with asyncio.timeout(30):
+            _, stderr = await refused.communicate()
+        assert refused.returncode != 0
+        assert "unauthenticated" in stderr.decode().lower()
+        assert "no credentials" in stderr.decode()

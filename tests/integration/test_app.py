@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from pathlib import Path
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from helpers import ending, has, next_message, prices_until, serving, subscribe
 
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import market_data_pb2_grpc as rpc
-from tickwire_server.app import TickwireServer
+from tickwire_server.app import TickwireServer, exposure_warning
 from tickwire_server.config import Settings
 from tickwire_server.domain import SourceState
 from tickwire_server.sources.scripted import ScriptedSource
@@ -164,3 +166,42 @@ async def test_a_burst_of_thousands_of_new_streams_is_served_not_cancelled() -> 
         finally:
             await asyncio.gather(*(c.close(None) for c in channels))
     assert Counter(outcomes) == {"ok": streams}
+
+
+async def test_a_loopback_server_without_auth_starts_without_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="tickwire_server.app")
+    async with TickwireServer(Settings(port=0), source=ScriptedSource()):
+        pass
+    assert not [r for r in caplog.records if "no access control" in r.getMessage()]
+
+
+@pytest.mark.parametrize(
+    ("values", "warned"),
+    [
+        ({"host": "0.0.0.0"}, True),
+        ({"host": "192.0.2.7"}, True),
+        ({"host": "tickwire.example.invalid"}, True),
+        ({"host": "127.0.0.1"}, False),
+        ({"host": "::1"}, False),
+        ({"host": "localhost"}, False),
+        ({"host": "0.0.0.0", "auth": "jwt", "jwt_secret": "x" * 32}, False),
+    ],
+    ids=["all-interfaces", "an-address", "a-name", "loopback", "loopback-v6", "localhost", "auth"],
+)
+def test_serving_beyond_loopback_with_no_auth_and_no_tls_is_warned_of(
+    values: dict[str, str], warned: bool
+) -> None:
+    # Checked on the settings: the tests bind nothing but loopback.
+    warning = exposure_warning(Settings(port=0, **values))  # type: ignore[arg-type]
+    assert (warning is not None) == warned
+    if warning is not None:
+        assert "no access control and no TLS" in warning and values["host"] in warning
+
+
+def test_tls_alone_is_enough_to_serve_beyond_loopback_quietly(tmp_path: Path) -> None:
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_text("x")
+    key.write_text("x")
+    assert exposure_warning(Settings(host="0.0.0.0", tls_cert=cert, tls_key=key)) is None

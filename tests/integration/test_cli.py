@@ -11,10 +11,11 @@ import sys
 from tickwire_server.testing import InProcessServer, serve_in_process
 
 
-async def _tickwire(*args: str) -> tuple[int, str, str]:
+async def _tickwire(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tickwire.cli", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
     )  # fmt: skip
     async with asyncio.timeout(30):
         stdout, stderr = await process.communicate()
@@ -112,3 +113,56 @@ async def test_without_the_cli_extra_the_command_says_how_to_get_it() -> None:
     assert stderr.decode().strip() == "tickwire: the tickwire command needs the cli extra: " + (
         "pip install 'tickwire[cli]'"
     )
+
+
+async def test_a_jwt_server_takes_the_token_flag_or_variable_and_refuses_none_at_once() -> None:
+    async with serve_in_process({"AAPL": 190.0}, auth="jwt") as server:
+        token = server.token("me")
+        code, out, err = await _tickwire(
+            "snapshot", "AAPL", "--json", "--target", server.target, "--token", token
+        )
+        assert code == 0, err
+        assert json.loads(out)["AAPL"]["price"] == 190.0
+        code, out, _ = await _tickwire(
+            "status", "--target", server.target, env={"TICKWIRE_TOKEN": token}
+        )
+        assert code == 0 and "scripted" in out
+        code, _, err = await _tickwire("watch", "AAPL", "--target", server.target)
+        assert code == 1
+        assert err.strip().endswith(
+            "UNAUTHENTICATED: no credentials: send authorization: Bearer <token>"
+        )
+        assert token not in err
+
+
+async def test_tickwire_server_token_mints_what_a_jwt_server_accepts() -> None:
+    secret = "cli-test-secret-of-more-than-32-bytes"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tickwire_server", "token",
+        "--subject", "dev", "--roles", "read,admin", "--ttl", "15m",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "TICKWIRE_JWT_SECRET": secret, "TICKWIRE_JWT_ISSUER": "me"},
+    )  # fmt: skip
+    async with asyncio.timeout(30):
+        out, err = await process.communicate()
+    assert process.returncode == 0, err
+    token = out.decode().strip()
+    async with serve_in_process(
+        {"AAPL": 190.0}, auth="jwt", jwt_secret=secret, jwt_issuer="me"
+    ) as server:
+        code, out_text, err_text = await _tickwire(
+            "status", "--target", server.target, "--token", token
+        )
+    assert code == 0, err_text
+
+
+async def test_tickwire_server_token_without_a_secret_says_what_to_set() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tickwire_server", "token", "--subject", "dev",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "TICKWIRE_JWT_SECRET": ""},
+    )  # fmt: skip
+    async with asyncio.timeout(30):
+        _, err = await process.communicate()
+    assert process.returncode == 2
+    assert "set TICKWIRE_JWT_SECRET (at least 32 bytes)" in err.decode()

@@ -174,3 +174,36 @@ async def test_close_leaves_a_channel_passed_in_open() -> None:
 
         async with asyncio.timeout(20):
             assert await asyncio.to_thread(close_then_reuse_the_channel) == ["AAPL"]
+
+
+async def test_a_token_function_plain_or_async_is_called_for_each_call() -> None:
+    async with serve_in_process({"AAPL": 190.0}, auth="jwt") as server:
+        calls: list[str] = []
+
+        def plain() -> str:
+            calls.append("plain")
+            return server.token("sync-user")
+
+        async def awaited() -> str:
+            calls.append("async")
+            return server.token("async-user")
+
+        def use(token: object) -> float:
+            with SyncClient(server.target, token=token, timeout=5) as client:  # type: ignore[arg-type]
+                client.market_status()
+                return client.snapshot("AAPL")["AAPL"].price
+
+        async with asyncio.timeout(20):
+            assert await asyncio.to_thread(use, plain) == 190.0
+            assert await asyncio.to_thread(use, awaited) == 190.0
+        assert calls == ["plain", "plain", "async", "async"]
+
+        def refused() -> str:
+            with SyncClient(server.target, timeout=5) as client:
+                try:
+                    client.snapshot("AAPL")
+                except RpcError as error:
+                    return error.code
+            return "served"
+
+        assert await asyncio.to_thread(refused) == "UNAUTHENTICATED"
