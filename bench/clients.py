@@ -26,6 +26,7 @@ from google.protobuf.message import Message
 
 from bench.feed import ticker_names
 from tickwire.v1 import market_data_pb2 as pb
+from tickwire_server.auth import mint
 from tickwire_server.grpc_loop import drain_completion_notices
 
 METHOD = "/tickwire.v1.MarketData/StreamPrices"
@@ -167,6 +168,7 @@ async def run_grpc(args: argparse.Namespace) -> Stats:
     if not os.environ.get("BENCH_NO_DRAIN"):
         drain_completion_notices(asyncio.get_running_loop())  # see tickwire_server.grpc_loop
     tasks: list[asyncio.Task[None]] = []
+    secret = os.environ.get("BENCH_JWT_SECRET")  # the auth scenario: one token per stream
     for i in range(args.streams):  # all at once: the burst after a server restart
         method = channels[i // per_channel].unary_stream(
             METHOD,
@@ -174,7 +176,13 @@ async def run_grpc(args: argparse.Namespace) -> Stats:
             response_deserializer=None,
         )
         tickers = stream_tickers(args.first_stream + i, args.universe, args.per_stream)
-        call = method(pb.StreamPricesRequest(tickers=tickers), wait_for_ready=True)
+        metadata = None
+        if secret:
+            token = mint(secret, f"bench-{args.first_stream + i}", ["read"], ttl=3600)
+            metadata = (("authorization", f"Bearer {token}"),)
+        call = method(
+            pb.StreamPricesRequest(tickers=tickers), metadata=metadata, wait_for_ready=True
+        )
         tasks.append(asyncio.create_task(grpc_stream(call, stats, win, args.latency, args.pause)))
     await _window(stats, win, args.streams, tasks, args.deadline)
     for channel in channels:

@@ -43,6 +43,7 @@ class Load:
     connect_timeout: float = 60.0
     server_args: list[str] = field(default_factory=list)
     server_env: dict[str, str] = field(default_factory=dict)
+    client_env: dict[str, str] = field(default_factory=dict)
     client_nice: int = 0
     slow_streams: int = 0
     slow_pause: float = 0.0
@@ -63,6 +64,7 @@ class Outcome:
     connected: int
     receiving: int
     latency_ms: dict[str, float]
+    connect_seconds: float  # from starting the clients to every stream's first message
     statuses: dict[str, int]
     slow: dict[str, Any]
 
@@ -101,6 +103,7 @@ def run_load(load: Load) -> Outcome:
         target = server.expect("ready", 30)["target"]
         rss_before = server.rss()
         clients = []
+        opening = time.monotonic()
         specs = _split(load.streams, load.client_procs)
         if load.slow_streams:
             specs.append((load.streams, load.slow_streams))
@@ -118,12 +121,13 @@ def run_load(load: Load) -> Outcome:
                 args += ["--pause", load.slow_pause]
             elif load.latency:
                 args += ["--latency", "--samples", samples]
-            client = procs.start("bench.clients", *args, name=f"client-{n}")
+            client = procs.start("bench.clients", *args, name=f"client-{n}", **load.client_env)
             if load.client_nice:
                 os.setpriority(os.PRIO_PROCESS, client.pid, load.client_nice)
             clients.append((client, samples))
         for client, _ in clients:
             client.expect("connected", load.connect_timeout)
+        connect_seconds = time.monotonic() - opening
         rss_connected = server.rss()
         start = time.time_ns() + int(load.settle * 1e9)
         end = start + int(load.seconds * 1e9)
@@ -157,6 +161,7 @@ def run_load(load: Load) -> Outcome:
         connected=sum(r["connected"] for r in healthy),
         receiving=sum(r["receiving"] for r in healthy),
         latency_ms=percentiles(samples_us.astype(np.float64)),
+        connect_seconds=round(connect_seconds, 3),
         statuses=statuses,
         slow=results[-1] if load.slow_streams else {},
     )

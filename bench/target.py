@@ -70,6 +70,7 @@ class FeedSource:
 async def serve(args: ServeArgs) -> None:
     if os.environ.get("BENCH_NO_DRAIN"):  # lever off: grpc reads one notice per loop turn
         setattr(app, "drain_completion_notices", lambda loop: False)  # noqa: B010
+    secret = os.environ.get("BENCH_JWT_SECRET")  # the auth scenario: every stream's own token
     settings = Settings(
         host=args.host,
         port=args.port,
@@ -77,6 +78,8 @@ async def serve(args: ServeArgs) -> None:
         heartbeat_interval=30.0,
         max_tickers_per_stream=max(1000, args.tickers),
         log_level="WARNING",
+        auth="jwt" if secret else "none",
+        jwt_secret=secret,
     )
     source = FeedSource(Feed(args.tickers), args.hz)
     async with TickwireServer(settings, source=source) as server:
