@@ -119,7 +119,11 @@ async def test_a_rotated_key_is_fetched_on_its_first_token_without_a_restart(
             algorithm="ES256",
             headers={"kid": "2026-b"},
         )
-        assert await _status(stub, forged) == grpc.StatusCode.UNAUTHENTICATED
+        assert await _status(stub, forged) == grpc.StatusCode.UNAUTHENTICATED  # bad signature
+        jwks.add_key("never-published")
+        unknown = jwks.token("never-published")
+        del jwks.keys["never-published"]
+        assert await _status(stub, unknown) == grpc.StatusCode.UNAUTHENTICATED  # no such kid
 
 
 async def test_known_keys_keep_working_while_the_endpoint_is_down(jwks: FakeJwks) -> None:
