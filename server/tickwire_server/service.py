@@ -128,6 +128,9 @@ class MarketDataService:
                 sub.end(StreamEnded(EndReason.BAD_REQUEST, f"malformed SubscribeRequest: {exc}"))
                 return
             kind = request.WhichOneof("request")
+            if (too_long := _overlong_id(request)) is not None:
+                sub.end(StreamEnded(EndReason.BAD_REQUEST, too_long))
+                return
             if kind == "ping":
                 sub.push(codec.heartbeat_frame(request.ping.id))
                 continue
@@ -241,8 +244,30 @@ def _too_many(count: int, limit: int) -> StreamEnded:
     )
 
 
-def _summary(results: list[TickerResult]) -> str:
-    return "; ".join(f"{r.ticker}: {r.message or r.status.value}" for r in results)
+MAX_ID_LENGTH = 128  # characters of a request_id or ping id, which the server echoes
+
+
+def _overlong_id(request: pb.SubscribeRequest) -> str | None:
+    """Why the request's echoed id is too long, or None."""
+    kind = request.WhichOneof("request")
+    if kind == "ping":
+        field, value = "ping id", request.ping.id
+    elif kind == "subscribe":
+        field, value = "request_id", request.subscribe.request_id
+    elif kind == "unsubscribe":
+        field, value = "request_id", request.unsubscribe.request_id
+    else:
+        return None
+    if len(value) <= MAX_ID_LENGTH:
+        return None
+    return f"the {field} has {len(value)} characters; at most {MAX_ID_LENGTH}"
+
+
+def _summary(results: list[TickerResult], shown: int = 3) -> str:
+    """The first few rejections, so a status message stays short whatever the request."""
+    text = "; ".join(f"{r.ticker}: {r.message or r.status.value}" for r in results[:shown])
+    more = len(results) - shown
+    return f"{text}; and {more} more" if more > 0 else text
 
 
 def _end_on_failure(reader: asyncio.Task[None], sub: Subscriber) -> None:

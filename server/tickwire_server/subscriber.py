@@ -20,10 +20,11 @@ class Subscriber:
     `SharedBatch` offered to an empty mailbox is kept by reference (no copy)
     and, unless split, sent as the batch's shared frame for its conflated
     count. Control frames (acks, heartbeats, market status) queue in order
-    and are never dropped; a client that lets more than `max_controls` pile
-    up is ended. The send loop calls `next_frames`, which drains everything
-    pending into as few frames as fit `max_frame_bytes`: idle, a price goes
-    out at once; under load, batches grow.
+    and are never dropped; a client that lets more than `max_controls` (or
+    `max_control_bytes` of them) pile up is ended. The send loop calls
+    `next_frames`, which drains everything pending into as few frames as
+    fit `max_frame_bytes`: idle, a price goes out at once; under load,
+    batches grow.
     """
 
     __slots__ = (
@@ -33,22 +34,32 @@ class Subscriber:
         "_shared",
         "_conflated",
         "_controls",
+        "_control_bytes",
         "_wake",
         "_ended",
         "_max_controls",
+        "_max_control_bytes",
         "_max_frame_bytes",
     )
 
-    def __init__(self, *, max_controls: int = 1024, max_frame_bytes: int = 1 << 20) -> None:
+    def __init__(
+        self,
+        *,
+        max_controls: int = 1024,
+        max_control_bytes: int = 1 << 20,
+        max_frame_bytes: int = 1 << 20,
+    ) -> None:
         self._tickers: set[str] = set()
         self._conflated_sent = 0
         self._prices: dict[str, bytes] = {}
         self._shared: codec.SharedBatch | None = None  # pending instead of _prices
         self._conflated = 0
         self._controls: deque[bytes] = deque()
+        self._control_bytes = 0
         self._wake = asyncio.Event()
         self._ended: StreamEnded | None = None
         self._max_controls = max_controls
+        self._max_control_bytes = max_control_bytes
         self._max_frame_bytes = max_frame_bytes
 
     @property
@@ -112,17 +123,22 @@ class Subscriber:
             self._shared = None
 
     def push(self, frame: bytes) -> None:
-        """Queue a control frame; ends the stream when too many are waiting."""
-        if len(self._controls) >= self._max_controls:
+        """Queue a control frame; ends the stream when too many, or too many bytes, wait."""
+        if (
+            len(self._controls) >= self._max_controls
+            or self._control_bytes + len(frame) > self._max_control_bytes
+        ):
             self.end(
                 StreamEnded(
                     EndReason.OVERFLOW,
-                    f"more than {self._max_controls} answers are waiting to be read: "
-                    "the client sends requests faster than it reads the stream",
+                    f"more than {self._max_controls} answers or {self._max_control_bytes} bytes "
+                    "of them are waiting to be read: the client sends requests faster than it "
+                    "reads the stream",
                 )
             )
             return
         self._controls.append(frame)
+        self._control_bytes += len(frame)
         self._wake.set()
 
     def end(self, error: StreamEnded) -> None:
@@ -166,6 +182,7 @@ class Subscriber:
             raise self._ended
         frames = list(self._controls)
         self._controls.clear()
+        self._control_bytes = 0
         if self._prices or self._shared:
             frames.extend(self._drain_prices())
         return frames

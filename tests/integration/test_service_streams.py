@@ -294,3 +294,42 @@ async def test_a_bug_while_handling_a_request_ends_that_stream_with_internal(
     assert "source bug" in (error.details() or "")
     status = await stub.GetMarketStatus(pb.GetMarketStatusRequest(), timeout=5)
     assert status.status.source == "scripted"  # everyone else is still served
+
+
+@pytest.mark.parametrize(
+    "tickers",
+    [[f"BAD${i}" for i in range(2000)], ["X$" * 50_000], ["ß", "ſpy", "ﬁ"]],
+    ids=["a-watchlist-of-typos", "one-100KB-ticker", "non-ascii"],
+)
+async def test_a_stream_prices_of_only_bad_tickers_is_invalid_argument_with_a_short_message(
+    tickers: list[str],
+) -> None:
+    async with serving(Settings(port=0), ScriptedSource({"AAPL": 190.0})) as (_, _, stub):
+        call = stub.StreamPrices(pb.StreamPricesRequest(tickers=tickers))
+        ack = (await next_message(call, "ack")).ack
+        assert {r.status for r in ack.results} == {pb.TICKER_STATUS_INVALID_SYMBOL}
+        assert all(len(r.ticker) <= 32 for r in ack.results)  # echoes cut short
+        error = await ending(call)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert len(error.details() or "") < 1024
+    assert (error.details() or "").startswith("no ticker accepted: ")
+
+
+@pytest.mark.parametrize("field", ["request_id", "ping"])
+async def test_an_overlong_echoed_id_ends_the_stream_invalid_argument(
+    stub: rpc.MarketDataStub, field: str
+) -> None:
+    long_id = "r" * (1 << 20)
+    if field == "ping":
+        request = pb.SubscribeRequest(ping=pb.Ping(id=long_id))
+    else:
+        request = subscribe("AAPL", request_id=long_id)
+    call = stub.Subscribe()
+    await call.write(request)
+    error = await ending(call)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "at most 128" in (error.details() or "")
+    ok = stub.Subscribe()
+    await ok.write(subscribe("AAPL", request_id="r" * 128))  # at the limit: fine
+    assert (await next_message(ok, "ack")).ack.request_id == "r" * 128
+    ok.cancel()

@@ -411,3 +411,20 @@ async def test_a_shared_frame_over_the_cap_is_split_like_any_other() -> None:
     frames = await _next(sub)
     assert len(frames) > 1 and all(len(f) <= 200 for f in frames)
     assert sum(len(_prices(f).updates) for f in frames) == 30
+
+
+async def test_answers_waiting_past_a_byte_bound_end_the_stream() -> None:
+    sub = Subscriber(max_controls=1000, max_control_bytes=1000)
+    sub.push(b"x" * 600)
+    assert sub.ended is None
+    sub.push(b"x" * 600)  # 1,200 bytes waiting: over the bound, though only two answers
+    assert sub.ended is not None and sub.ended.reason is EndReason.OVERFLOW
+    assert "1000 bytes" in sub.ended.message
+
+
+async def test_answers_read_free_the_byte_bound_again() -> None:
+    sub = Subscriber(max_controls=1000, max_control_bytes=1000)
+    for _ in range(5):  # 3,000 bytes in all, never more than 600 waiting
+        sub.push(b"x" * 600)
+        assert await _next(sub) == [b"x" * 600]
+    assert sub.ended is None

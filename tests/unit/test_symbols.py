@@ -83,3 +83,21 @@ def test_invalid_reason_counts_length_after_trimming() -> None:
 def test_invalid_reason_of_bad_characters_names_the_allowed_ones(raw: str) -> None:
     reason = symbols.invalid_reason(raw)
     assert reason == "symbols use letters, digits, '.' and '-', starting with a letter or digit"
+
+
+@pytest.mark.parametrize("raw", ["ß", "ſpy", "ﬁ", "ı", "aapl\u00a0", "ＡＡＰＬ", "B\u0301"])
+def test_non_ascii_is_invalid_and_never_upper_cased_into_another_symbol(raw: str) -> None:
+    symbol = symbols.normalize(raw)
+    assert not symbols.is_valid(symbol)
+    assert symbol not in {"SS", "SPY", "FI", "I", "AAPL"}
+    assert "ASCII" in symbols.invalid_reason(raw)
+    [(_, result)] = symbols.distinct([raw])
+    assert result is not None and result.ticker == raw
+
+
+def test_a_rejected_ticker_is_echoed_cut_short() -> None:
+    huge = "X$" * 50_000
+    [(_, result)] = symbols.distinct([huge])
+    assert result is not None
+    assert len(result.ticker) == symbols.MAX_ECHO and result.ticker.endswith("…")
+    assert huge.startswith(result.ticker[:-1])
