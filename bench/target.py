@@ -77,6 +77,7 @@ async def serve(args: ServeArgs) -> None:
         max_lag=args.max_lag,
         heartbeat_interval=30.0,
         max_tickers_per_stream=max(1000, args.tickers),
+        max_streams_per_client=100_000,  # every bench client connects from 127.0.0.1
         log_level="WARNING",
         auth="jwt" if secret else "none",
         jwt_secret=secret,

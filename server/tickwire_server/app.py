@@ -41,7 +41,12 @@ class TickwireServer:
         self.settings = settings
         self.source = source if source is not None else build_source(settings)
         self.cache = PriceCache()
-        self.hub = Hub(self.source, self.cache, release_grace=settings.release_grace)
+        self.hub = Hub(
+            self.source,
+            self.cache,
+            release_grace=settings.release_grace,
+            max_universe=settings.max_universe,
+        )
         self.access = build_access_control(settings)
         self.tls = (
             ServerTls(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
@@ -77,6 +82,10 @@ class TickwireServer:
             max_request_tickers=s.max_request_tickers,
             max_lag=s.max_lag,
             heartbeat_interval=s.heartbeat_interval,
+            requests_per_minute=s.max_requests_per_minute,
+            request_burst=s.request_burst,
+            max_streams_per_client=s.max_streams_per_client,
+            snapshot_page_size=s.snapshot_page_size,
         )
         service = MarketDataService(self.hub, self.cache, self.source, limits)
         server.add_generic_rpc_handlers((handler(service),))

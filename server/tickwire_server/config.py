@@ -79,6 +79,29 @@ class Settings(BaseSettings):
     max_request_tickers: int = Field(
         10_000, ge=1, description="Tickers one request may name; more is INVALID_ARGUMENT"
     )
+    max_universe: int = Field(
+        10_000,
+        ge=1,
+        description="Distinct tickers upstream at once (released ones in their grace count); "
+        "more get LIMIT_EXCEEDED",
+    )
+    max_requests_per_minute: float = Field(
+        100.0, gt=0, description="Subscribe/unsubscribe requests one stream may send a minute"
+    )
+    request_burst: int = Field(
+        20,
+        ge=1,
+        description="Requests a stream may send at once; as many more refused in a row end it",
+    )
+    max_streams_per_client: int = Field(
+        1000,
+        ge=1,
+        description="Open streams per principal (anonymous: per peer address); more are "
+        "RESOURCE_EXHAUSTED",
+    )
+    snapshot_page_size: int = Field(
+        1000, ge=1, description="Prices per GetSnapshot page when no tickers are named (at most)"
+    )
     max_lag: float = Field(
         10.0, gt=0, description="Seconds a stream may refuse data before RESOURCE_EXHAUSTED"
     )

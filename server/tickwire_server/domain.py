@@ -87,6 +87,7 @@ class TickerStatus(enum.Enum):
     LIMIT_EXCEEDED = "limit exceeded"
     NOT_SUBSCRIBED = "not subscribed"
     NO_DATA = "no data"
+    RATE_LIMITED = "rate limited"
 
 
 @dataclass(frozen=True, slots=True)

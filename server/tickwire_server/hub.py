@@ -30,18 +30,30 @@ class Hub:
 
     The hub never knows which source runs. A ticker is requested from the
     source when its first subscriber arrives and released `release_grace`
-    seconds after its last one leaves (a quick resubscribe keeps it). On
+    seconds after its last one leaves (a quick resubscribe keeps it); until
+    then it counts against the cap of the stream that released it and
+    against `max_universe`, so churning symbols cannot multiply either. On
     subscribe, the cached price is queued at once as a snapshot. Every
     method runs on the event loop; sources reach it through `LoopSink`.
     """
 
-    def __init__(self, source: PriceSource, cache: PriceCache, *, release_grace: float) -> None:
+    def __init__(
+        self,
+        source: PriceSource,
+        cache: PriceCache,
+        *,
+        release_grace: float,
+        max_universe: int | None = None,
+    ) -> None:
         self._source = source
+        self.max_universe = max_universe
         self._cache = cache
         self._release_grace = release_grace
         self._index: dict[str, set[Subscriber]] = {}
         self._subscribers: set[Subscriber] = set()
         self._releases: dict[str, asyncio.TimerHandle] = {}
+        # Who released each ticker in its grace: it counts against that stream's cap.
+        self._released_by: dict[str, Subscriber] = {}
         self._status: SourceStatus = source.status()
         self._closed: StreamEnded | None = None
         self._status_listeners: list[Callable[[SourceStatus], None]] = []
@@ -61,6 +73,20 @@ class Hub:
     def upstream_tickers(self) -> set[str]:
         """Tickers currently requested from the source on behalf of subscribers."""
         return set(self._index) | set(self._releases)
+
+    def is_upstream(self, ticker: str) -> bool:
+        """True when `ticker` is held upstream now (subscribed, or released in its grace)."""
+        return ticker in self._index or ticker in self._releases
+
+    def released_by(self, ticker: str) -> Subscriber | None:
+        """The stream whose release of `ticker` is in its grace, if any."""
+        return self._released_by.get(ticker)
+
+    def universe_room(self) -> int | None:
+        """How many more tickers may go upstream (None: no cap). Those in their grace count."""
+        if self.max_universe is None:
+            return None
+        return self.max_universe - len(self._index) - len(self._releases)
 
     # Subscribers ----------------------------------------------------------
 
@@ -105,7 +131,7 @@ class Hub:
             subs.discard(sub)
             if not subs:
                 del self._index[ticker]
-                self._schedule_release(ticker)
+                self._schedule_release(ticker, sub)
 
     # Source side ----------------------------------------------------------
 
@@ -214,6 +240,8 @@ class Hub:
         for handle in self._releases.values():
             handle.cancel()
         self._releases.clear()
+        for ticker in list(self._released_by):
+            self._credit(ticker)
 
     # Ref-counting ---------------------------------------------------------
 
@@ -221,10 +249,11 @@ class Hub:
         pending = self._releases.pop(ticker, None)
         if pending is not None:
             pending.cancel()  # resubscribed within the grace: the source still has it
+            self._credit(ticker)
             return
         self._source.add_ticker(ticker)
 
-    def _schedule_release(self, ticker: str) -> None:
+    def _schedule_release(self, ticker: str, owner: Subscriber) -> None:
         if self._closed is not None:
             return  # shutting down: the source is stopped as a whole
         if self._release_grace <= 0:
@@ -232,9 +261,18 @@ class Hub:
             return
         loop = asyncio.get_running_loop()
         self._releases[ticker] = loop.call_later(self._release_grace, self._release, ticker)
+        self._released_by[ticker] = owner
+        owner.releasing += 1
+
+    def _credit(self, ticker: str) -> None:
+        """`ticker` left its grace: it no longer counts against the stream that released it."""
+        owner = self._released_by.pop(ticker, None)
+        if owner is not None:
+            owner.releasing -= 1
 
     def _release(self, ticker: str) -> None:
         self._releases.pop(ticker, None)
+        self._credit(ticker)
         if ticker in self._index or self._closed is not None:
             return
         if self._source.remove_ticker(ticker):

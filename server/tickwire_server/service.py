@@ -21,6 +21,7 @@ from tickwire_server.domain import TickerResult
 from tickwire_server.errors import EndReason, StreamEnded
 from tickwire_server.hub import Hub
 from tickwire_server.lag import LagWatch
+from tickwire_server.limits import ClientStreams, TokenBucket
 from tickwire_server.session import StreamSession
 from tickwire_server.snapshot import read_snapshot
 from tickwire_server.sources.base import PriceSource
@@ -52,6 +53,10 @@ class StreamLimits:
     max_lag: float = 10.0
     heartbeat_interval: float = 5.0
     max_frame_bytes: int = 1 << 20
+    requests_per_minute: float = 100.0
+    request_burst: int = 20
+    max_streams_per_client: int = 1000
+    snapshot_page_size: int = 1000
 
 
 class MarketDataService:
@@ -69,11 +74,13 @@ class MarketDataService:
         self._source = source
         self._limits = limits
         self._lag = LagWatch(limits.max_lag)
+        self._clients = ClientStreams(limits.max_streams_per_client)
 
     # Streams --------------------------------------------------------------
 
     async def Subscribe(self, requests: AsyncIterator[bytes], context: Context) -> None:
-        sub, session = self._open()
+        client = await self._admit_stream(context)
+        sub, session = self._open(bucket=True)
         record = StreamLog("Subscribe", current_principal.get(), context)
         reader = asyncio.create_task(self._read_requests(requests, session))
         reader.add_done_callback(lambda task: _end_on_failure(task, sub))
@@ -84,11 +91,13 @@ class MarketDataService:
             reader.cancel()
             record.close(len(sub.tickers), ended)
             session.close()
+            self._clients.close(client)
         assert ended is not None  # set unless the call was cancelled, which raised
         await context.abort(_END_CODES[ended.reason], ended.message)
 
     async def StreamPrices(self, request: pb.StreamPricesRequest, context: Context) -> None:
         await self._check_request_size(len(request.tickers), context)
+        client = await self._admit_stream(context)
         sub, session = self._open()
         record = StreamLog("StreamPrices", current_principal.get(), context)
         ended: StreamEnded | None = None
@@ -110,12 +119,35 @@ class MarketDataService:
         finally:
             record.close(len(sub.tickers), ended)
             session.close()
+            self._clients.close(client)
         assert ended is not None  # set unless the call was cancelled, which raised
         await context.abort(_END_CODES[ended.reason], ended.message)
 
-    def _open(self) -> tuple[Subscriber, StreamSession]:
-        sub = Subscriber(max_frame_bytes=self._limits.max_frame_bytes)
-        session = StreamSession(self._hub, sub, self._source, max_tickers=self._limits.max_tickers)
+    async def _admit_stream(self, context: Context) -> str:
+        """Count a new stream against its client's limit; its key (aborts past the limit)."""
+        principal = current_principal.get()
+        anonymous = principal.via == "anonymous"
+        key = _peer_host(context.peer()) if anonymous else principal.subject
+        if not self._clients.open(key):
+            who = f"anonymous clients at {key}" if anonymous else str(principal)
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{who} already hold {self._clients.limit} streams, the most one client may",
+            )
+        return key
+
+    def _open(self, *, bucket: bool = False) -> tuple[Subscriber, StreamSession]:
+        limits = self._limits
+        sub = Subscriber(max_frame_bytes=limits.max_frame_bytes)
+        session = StreamSession(
+            self._hub,
+            sub,
+            self._source,
+            max_tickers=limits.max_tickers,
+            bucket=TokenBucket(limits.requests_per_minute / 60.0, limits.request_burst)
+            if bucket
+            else None,
+        )
         return sub, session
 
     async def _read_requests(self, requests: AsyncIterator[bytes], session: StreamSession) -> None:
@@ -154,6 +186,15 @@ class MarketDataService:
             else:
                 action = pb.SUBSCRIPTION_ACTION_UNSUBSCRIBE
                 results = session.unsubscribe(change.tickers)
+            if session.refused_in_a_row > self._limits.request_burst:
+                sub.end(
+                    StreamEnded(
+                        EndReason.OVERFLOW,
+                        f"{session.refused_in_a_row} requests in a row over the rate limit "
+                        f"({self._limits.requests_per_minute:g} a minute); ending the stream",
+                    )
+                )
+                return
             sub.push(codec.ack_frame(action, results, session.tickers, change.request_id))
 
     async def _pump(self, sub: Subscriber, context: Context) -> StreamEnded:
@@ -277,6 +318,15 @@ def _end_on_failure(reader: asyncio.Task[None], sub: Subscriber) -> None:
     error = reader.exception()
     log.error("handling a Subscribe request failed", exc_info=error)
     sub.end(StreamEnded(EndReason.INTERNAL, f"internal error handling a request: {error!r}"))
+
+
+def _peer_host(peer: str | None) -> str:
+    """The address part of a grpc peer ("ipv4:127.0.0.1:5555" -> "ipv4:127.0.0.1")."""
+    if not peer:
+        return "unknown"
+    if peer.startswith("unix:"):
+        return "unix"
+    return peer.rpartition(":")[0] or peer
 
 
 def _passthrough(frame: bytes) -> bytes:

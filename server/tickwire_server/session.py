@@ -7,6 +7,7 @@ from collections.abc import Iterable, Set
 from tickwire_server import symbols
 from tickwire_server.domain import TickerResult, TickerStatus
 from tickwire_server.hub import Hub
+from tickwire_server.limits import TokenBucket
 from tickwire_server.sources.base import PriceSource
 from tickwire_server.subscriber import Subscriber
 
@@ -15,17 +16,28 @@ class StreamSession:
     """Applies subscribe and unsubscribe requests of one stream to the hub.
 
     Each request gets one result per distinct ticker; one bad ticker never
-    fails the others. `source` answers whether a symbol is served. Plain
-    object: tests drive it without gRPC.
+    fails the others. `source` answers whether a symbol is served. With a
+    `bucket`, a subscribe or unsubscribe finding it empty is answered
+    RATE_LIMITED for every ticker and applies nothing; `refused_in_a_row`
+    counts those since the last request that went through. Plain object:
+    tests drive it without gRPC.
     """
 
     def __init__(
-        self, hub: Hub, subscriber: Subscriber, source: PriceSource, *, max_tickers: int
+        self,
+        hub: Hub,
+        subscriber: Subscriber,
+        source: PriceSource,
+        *,
+        max_tickers: int,
+        bucket: TokenBucket | None = None,
     ) -> None:
         self.hub = hub
         self.subscriber = subscriber
         self.source = source
         self.max_tickers = max_tickers
+        self.bucket = bucket
+        self.refused_in_a_row = 0
         hub.attach(subscriber)
 
     @property
@@ -35,10 +47,14 @@ class StreamSession:
 
     def subscribe(self, raw_tickers: Iterable[str]) -> list[TickerResult]:
         """Add tickers; queue a snapshot for each that has a cached price."""
+        if (limited := self._rate_limited(raw_tickers)) is not None:
+            return limited
         results: list[TickerResult] = []
         accepted: list[str] = []
         have = self.subscriber.tickers
-        room = self.max_tickers - len(have)
+        # Tickers this stream released that are still upstream count against its cap.
+        room = self.max_tickers - len(have) - self.subscriber.releasing
+        universe = self.hub.universe_room()
         source = self.source
         for symbol, invalid in symbols.distinct(raw_tickers):
             if invalid is not None:
@@ -51,11 +67,21 @@ class StreamSession:
                 message = f"the {source.name} source does not serve {symbol}"
                 results.append(TickerResult(symbol, TickerStatus.UNKNOWN_TICKER, message))
                 continue
-            if room <= 0:
+            # Taking back a ticker it released, still in its grace, costs no room.
+            reclaim = self.hub.released_by(symbol) is self.subscriber
+            if room <= 0 and not reclaim:
                 message = f"a stream may hold at most {self.max_tickers} tickers"
+                if self.subscriber.releasing:
+                    message += f" ({self.subscriber.releasing} it released are still upstream)"
                 results.append(TickerResult(symbol, TickerStatus.LIMIT_EXCEEDED, message))
                 continue
-            room -= 1
+            if universe is not None and not self.hub.is_upstream(symbol):
+                if universe <= 0:
+                    message = f"the server serves at most {self.hub.max_universe} tickers at once"
+                    results.append(TickerResult(symbol, TickerStatus.LIMIT_EXCEEDED, message))
+                    continue
+                universe -= 1
+            room -= 0 if reclaim else 1
             accepted.append(symbol)
             results.append(TickerResult(symbol, TickerStatus.OK))
         self.hub.add(self.subscriber, accepted)
@@ -63,6 +89,8 @@ class StreamSession:
 
     def unsubscribe(self, raw_tickers: Iterable[str]) -> list[TickerResult]:
         """Remove tickers; a ticker the stream does not have is NOT_SUBSCRIBED."""
+        if (limited := self._rate_limited(raw_tickers)) is not None:
+            return limited
         results: list[TickerResult] = []
         removed: list[str] = []
         have = self.subscriber.tickers
@@ -76,6 +104,19 @@ class StreamSession:
                 results.append(TickerResult(symbol, TickerStatus.OK))
         self.hub.remove(self.subscriber, removed)
         return results
+
+    def _rate_limited(self, raw_tickers: Iterable[str]) -> list[TickerResult] | None:
+        """RATE_LIMITED for every ticker when the bucket is empty; None when the request may go."""
+        if self.bucket is None or self.bucket.take():
+            self.refused_in_a_row = 0
+            return None
+        self.refused_in_a_row += 1
+        rate = self.bucket.rate * 60
+        message = f"at most {rate:g} requests a minute, {self.bucket.burst} at once: retry later"
+        return [
+            TickerResult(invalid.ticker if invalid else symbol, TickerStatus.RATE_LIMITED, message)
+            for symbol, invalid in symbols.distinct(raw_tickers)
+        ]
 
     def close(self) -> None:
         """Release everything the stream held. Idempotent."""

@@ -29,6 +29,7 @@ class Subscriber:
 
     __slots__ = (
         "_tickers",
+        "releasing",
         "_conflated_sent",
         "_prices",
         "_shared",
@@ -50,6 +51,7 @@ class Subscriber:
         max_frame_bytes: int = 1 << 20,
     ) -> None:
         self._tickers: set[str] = set()
+        self.releasing = 0  # tickers this stream released that are still upstream (hub-kept)
         self._conflated_sent = 0
         self._prices: dict[str, bytes] = {}
         self._shared: codec.SharedBatch | None = None  # pending instead of _prices

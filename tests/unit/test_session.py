@@ -229,3 +229,64 @@ async def test_close_keeps_tickers_other_streams_hold() -> None:
     session.close()
     assert hub.upstream_tickers() == {"MSFT"}
     assert ("remove", "MSFT") not in source.requested
+
+
+# Limits that protect everyone else -----------------------------------------------------------
+
+
+async def test_the_universe_cap_refuses_new_upstream_tickers_and_names_the_limit() -> None:
+    source = ScriptedSource({})
+    hub = Hub(source, PriceCache(), release_grace=60.0, max_universe=3)
+    await source.start(hub)
+    first = StreamSession(hub, Subscriber(), source, max_tickers=100)
+    second = StreamSession(hub, Subscriber(), source, max_tickers=100)
+    assert _statuses(first.subscribe(["A", "B"])) == [("A", OK), ("B", OK)]
+    first.unsubscribe(["B"])  # in its grace: still upstream, still counted
+    results = second.subscribe(["A", "C", "D"])  # A is upstream already: no room needed
+    assert _statuses(results) == [("A", OK), ("C", OK), ("D", TickerStatus.LIMIT_EXCEEDED)]
+    assert "at most 3 tickers at once" in results[2].message
+    assert ("add", "D") not in source.requested
+
+
+async def test_released_tickers_count_against_the_stream_until_released_upstream() -> None:
+    source = ScriptedSource({})
+    hub = Hub(source, PriceCache(), release_grace=0.05)
+    await source.start(hub)
+    session = StreamSession(hub, Subscriber(), source, max_tickers=2)
+    session.subscribe(["A", "B"])
+    session.unsubscribe(["A", "B"])
+    [refused] = session.subscribe(["C"])  # A and B are still upstream for the grace
+    assert refused.status is TickerStatus.LIMIT_EXCEEDED
+    assert "2 it released are still upstream" in refused.message
+    async with asyncio.timeout(TIMEOUT):
+        await source.wait_requested("remove", "B")
+    assert _statuses(session.subscribe(["C", "D"])) == [("C", OK), ("D", OK)]
+
+
+async def test_a_resubscribe_within_the_grace_gives_the_slot_back() -> None:
+    source = ScriptedSource({})
+    hub = Hub(source, PriceCache(), release_grace=60.0)
+    await source.start(hub)
+    session = StreamSession(hub, Subscriber(), source, max_tickers=1)
+    session.subscribe(["A"])
+    session.unsubscribe(["A"])
+    assert _statuses(session.subscribe(["A"])) == [("A", OK)]  # back from its grace
+    assert session.subscriber.releasing == 0
+
+
+async def test_requests_past_the_bucket_are_rate_limited_whole_and_counted() -> None:
+    from tickwire_server.limits import TokenBucket
+
+    source = ScriptedSource({})
+    hub = Hub(source, PriceCache(), release_grace=0.0)
+    await source.start(hub)
+    bucket = TokenBucket(rate=1e-9, burst=2)  # two requests, then none for a long time
+    session = StreamSession(hub, Subscriber(), source, max_tickers=10, bucket=bucket)
+    session.subscribe(["A"])
+    session.unsubscribe(["A"])
+    results = session.subscribe(["B", "bad$"])
+    assert [r.status for r in results] == [TickerStatus.RATE_LIMITED] * 2
+    assert "retry later" in results[0].message
+    assert session.tickers == set() and ("add", "B") not in source.requested
+    session.unsubscribe(["B"])
+    assert session.refused_in_a_row == 2

@@ -21,6 +21,7 @@ class TickerStatus(enum.Enum):
     LIMIT_EXCEEDED = "limit exceeded"
     NOT_SUBSCRIBED = "not subscribed"
     NO_DATA = "no data"
+    RATE_LIMITED = "rate limited"
     UNSPECIFIED = "unspecified"
 
     @classmethod
@@ -35,6 +36,7 @@ _STATUS_FROM_PROTO: dict[int, TickerStatus] = {
     pb.TICKER_STATUS_LIMIT_EXCEEDED: TickerStatus.LIMIT_EXCEEDED,
     pb.TICKER_STATUS_NOT_SUBSCRIBED: TickerStatus.NOT_SUBSCRIBED,
     pb.TICKER_STATUS_NO_DATA: TickerStatus.NO_DATA,
+    pb.TICKER_STATUS_RATE_LIMITED: TickerStatus.RATE_LIMITED,
 }
 
 

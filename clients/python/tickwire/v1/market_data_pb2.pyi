@@ -40,6 +40,7 @@ class TickerStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TICKER_STATUS_LIMIT_EXCEEDED: _ClassVar[TickerStatus]
     TICKER_STATUS_NOT_SUBSCRIBED: _ClassVar[TickerStatus]
     TICKER_STATUS_NO_DATA: _ClassVar[TickerStatus]
+    TICKER_STATUS_RATE_LIMITED: _ClassVar[TickerStatus]
 
 class MarketState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -75,6 +76,7 @@ TICKER_STATUS_UNKNOWN_TICKER: TickerStatus
 TICKER_STATUS_LIMIT_EXCEEDED: TickerStatus
 TICKER_STATUS_NOT_SUBSCRIBED: TickerStatus
 TICKER_STATUS_NO_DATA: TickerStatus
+TICKER_STATUS_RATE_LIMITED: TickerStatus
 MARKET_STATE_UNSPECIFIED: MarketState
 MARKET_STATE_OPEN: MarketState
 MARKET_STATE_CLOSED: MarketState
@@ -227,18 +229,24 @@ class StreamPricesRequest(_message.Message):
     def __init__(self, tickers: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetSnapshotRequest(_message.Message):
-    __slots__ = ("tickers",)
+    __slots__ = ("tickers", "page_size", "page_token")
     TICKERS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     tickers: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, tickers: _Optional[_Iterable[str]] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, tickers: _Optional[_Iterable[str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class GetSnapshotResponse(_message.Message):
-    __slots__ = ("prices", "results")
+    __slots__ = ("prices", "results", "next_page_token")
     PRICES_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     prices: _containers.RepeatedCompositeFieldContainer[PriceUpdate]
     results: _containers.RepeatedCompositeFieldContainer[TickerResult]
-    def __init__(self, prices: _Optional[_Iterable[_Union[PriceUpdate, _Mapping]]] = ..., results: _Optional[_Iterable[_Union[TickerResult, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, prices: _Optional[_Iterable[_Union[PriceUpdate, _Mapping]]] = ..., results: _Optional[_Iterable[_Union[TickerResult, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ListTickersRequest(_message.Message):
     __slots__ = ()
