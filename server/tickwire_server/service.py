@@ -23,7 +23,7 @@ from tickwire_server.hub import Hub
 from tickwire_server.lag import LagWatch
 from tickwire_server.limits import ClientStreams, TokenBucket
 from tickwire_server.session import StreamSession
-from tickwire_server.snapshot import read_snapshot
+from tickwire_server.snapshot import read_page, read_snapshot
 from tickwire_server.sources.base import PriceSource
 from tickwire_server.subscriber import Subscriber
 
@@ -257,6 +257,18 @@ class MarketDataService:
         self, request: pb.GetSnapshotRequest, context: Context
     ) -> pb.GetSnapshotResponse:
         await self._check_request_size(len(request.tickers), context)
+        if not request.tickers:  # everything: a page at a time, so no answer outgrows a client
+            size = min(
+                request.page_size or self._limits.snapshot_page_size,
+                self._limits.snapshot_page_size,
+            )
+            try:
+                page, token = read_page(self._cache, size, request.page_token)
+            except ValueError as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            return pb.GetSnapshotResponse(
+                prices=[e.snapshot_update() for e in page], next_page_token=token
+            )
         entries, results = read_snapshot(self._cache, self._source, request.tickers)
         return pb.GetSnapshotResponse(
             prices=[e.snapshot_update() for e in entries], results=codec.ticker_results(results)

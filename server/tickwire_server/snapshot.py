@@ -1,7 +1,9 @@
-"""The unary snapshot read: cached prices of named tickers, one result per ticker."""
+"""The unary snapshot read: cached prices of named tickers, or of all of them a page at a time."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Sequence
 
 from tickwire_server import symbols
@@ -16,7 +18,8 @@ def read_snapshot(
 ) -> tuple[list[CachedPrice], list[TickerResult]]:
     """Cached prices of the named tickers and one result per distinct ticker.
 
-    No tickers named: every cached price, by ticker, and no results. Else OK
+    No tickers named: every cached price, by ticker, and no results (see
+    `read_page` for the unary method, which pages them). Else OK
     with a price; NO_DATA for a ticker the source serves but has no price for
     yet; UNKNOWN_TICKER and INVALID_SYMBOL as for a subscription.
     """
@@ -36,3 +39,33 @@ def read_snapshot(
             message = "no price yet: subscribe to start the source on it"
             results.append(TickerResult(symbol, TickerStatus.NO_DATA, message))
     return entries, results
+
+
+def read_page(cache: PriceCache, page_size: int, page_token: str) -> tuple[list[CachedPrice], str]:
+    """Up to `page_size` cached prices in ticker order after `page_token`; the next token.
+
+    The token is opaque to clients (the last ticker of the page, encoded);
+    an empty next token means the last page.
+
+    Raises:
+        ValueError: `page_token` was not made by this function.
+    """
+    after = _decode(page_token) if page_token else ""
+    entries = [e for e in cache.snapshot() if e.ticker > after]
+    page = entries[:page_size]
+    more = len(entries) > page_size
+    return page, _encode(page[-1].ticker) if more and page else ""
+
+
+def _encode(ticker: str) -> str:
+    return base64.urlsafe_b64encode(b"after:" + ticker.encode()).decode()
+
+
+def _decode(token: str) -> str:
+    try:
+        raw = base64.urlsafe_b64decode(token.encode())
+    except (binascii.Error, ValueError):
+        raw = b""
+    if not raw.startswith(b"after:"):
+        raise ValueError("page_token was not made by this server")
+    return raw[len(b"after:") :].decode(errors="replace")

@@ -69,3 +69,27 @@ async def test_market_status_tells_the_sources_state(
     assert now.source_state == pb.SOURCE_STATE_ERROR
     assert now.message == "upstream refused the key"
     assert now.server_time.seconds >= first.server_time.seconds
+
+
+async def test_a_snapshot_of_everything_comes_in_pages_a_default_client_accepts() -> None:
+    from tickwire import Client
+    from tickwire_server.testing import serve_in_process
+
+    universe = {f"U{i:05d}": 10.0 + i for i in range(6000)}
+    async with serve_in_process(universe, snapshot_page_size=2500) as server:
+        async with grpc.aio.insecure_channel(server.target) as channel:  # grpc's 4 MB default
+            stub = rpc.MarketDataStub(channel)
+            first = await stub.GetSnapshot(pb.GetSnapshotRequest(), timeout=10)
+            assert len(first.prices) == 2500 and first.next_page_token
+            assert first.ByteSize() < 4 * 1024 * 1024
+            small = await stub.GetSnapshot(pb.GetSnapshotRequest(page_size=10), timeout=10)
+            assert [p.ticker for p in small.prices] == sorted(universe)[:10]
+            more = await stub.GetSnapshot(
+                pb.GetSnapshotRequest(page_size=10, page_token=small.next_page_token), timeout=10
+            )
+            assert [p.ticker for p in more.prices] == sorted(universe)[10:20]
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await stub.GetSnapshot(pb.GetSnapshotRequest(page_token="bogus"), timeout=10)
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        async with Client(server) as client:  # the client follows the pages for the caller
+            assert len(await client.snapshot()) == 6000

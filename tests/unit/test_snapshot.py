@@ -35,3 +35,30 @@ def test_no_tickers_named_reads_every_cached_price_by_ticker() -> None:
     entries, results = read_snapshot(cache, ScriptedSource(), [])
     assert [e.ticker for e in entries] == ["AAPL", "MSFT"]
     assert results == []
+
+
+def test_pages_walk_every_price_once_in_ticker_order() -> None:
+    from tickwire_server.snapshot import read_page
+
+    cache = _cache(**{f"T{i:02d}": 1.0 + i for i in range(25)})
+    seen: list[str] = []
+    token = ""
+    pages = 0
+    while True:
+        page, token = read_page(cache, 10, token)
+        seen += [e.ticker for e in page]
+        pages += 1
+        if not token:
+            break
+    assert seen == sorted(f"T{i:02d}" for i in range(25))
+    assert pages == 3
+    assert read_page(cache, 25, "") == (read_page(cache, 25, "")[0], "")  # one page, no more
+
+
+def test_a_page_token_not_made_by_the_server_is_refused() -> None:
+    import pytest
+
+    from tickwire_server.snapshot import read_page
+
+    with pytest.raises(ValueError, match="page_token"):
+        read_page(_cache(AAPL=1.0), 10, "not-a-token")

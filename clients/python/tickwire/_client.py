@@ -125,8 +125,14 @@ class Client:
             SubscriptionError: strict and a ticker had no price.
             RpcError: the call failed.
         """
-        response = await self._unary(self._stub.GetSnapshot, _convert.snapshot_request(tickers))
-        return _convert.snapshot_prices(response, strict)
+        request = _convert.snapshot_request(tickers)
+        response = await self._unary(self._stub.GetSnapshot, request)
+        prices = _convert.snapshot_prices(response, strict)
+        while response.next_page_token:  # everything was asked for: follow the pages
+            request.page_token = response.next_page_token
+            response = await self._unary(self._stub.GetSnapshot, request)
+            prices.update(_convert.snapshot_prices(response, strict))
+        return prices
 
     async def tickers(self) -> list[pb.TickerInfo]:
         """The universe the server's source serves, sorted by ticker."""

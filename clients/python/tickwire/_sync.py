@@ -98,8 +98,14 @@ class SyncClient:
 
     def snapshot(self, *tickers: str, strict: bool = False) -> dict[str, pb.PriceUpdate]:
         """Latest price per ticker; see `Client.snapshot`."""
-        response = self._unary(self._stub.GetSnapshot, _convert.snapshot_request(tickers))
-        return _convert.snapshot_prices(response, strict)
+        request = _convert.snapshot_request(tickers)
+        response = self._unary(self._stub.GetSnapshot, request)
+        prices = _convert.snapshot_prices(response, strict)
+        while response.next_page_token:  # everything was asked for: follow the pages
+            request.page_token = response.next_page_token
+            response = self._unary(self._stub.GetSnapshot, request)
+            prices.update(_convert.snapshot_prices(response, strict))
+        return prices
 
     def tickers(self) -> list[pb.TickerInfo]:
         """The source's universe; see `Client.tickers`."""
