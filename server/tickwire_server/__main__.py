@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from tickwire_server.app import TickwireServer, tune_gc
+from tickwire_server.app import TickwireServer, raise_open_file_limit, tune_gc
 from tickwire_server.config import Settings, load
 from tickwire_server.errors import TickwireError
 
@@ -27,6 +28,9 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    before, after = raise_open_file_limit()
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    log.info("open files: soft limit %d, now %d (hard limit %d)", before, after, hard)
     async with TickwireServer(settings) as server:
         loop.add_signal_handler(signal.SIGHUP, server.reload_tls)
         tune_gc()

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import ipaddress
 import logging
+import resource
 from types import TracebackType
 from typing import Any
 
@@ -66,16 +67,8 @@ class TickwireServer:
         s = self.settings
         server = grpc.aio.server(
             interceptors=[self.access],
-            options=[
-                ("grpc.max_receive_message_length", s.max_message_bytes),
-                ("grpc.so_reuseport", 0),
-                # grpc core cancels new calls once more than 1,000 (soft, random
-                # early drop) to 3,000 (hard) wait for the application to take
-                # them: a burst of clients reconnecting after a restart would
-                # see CANCELLED. The server takes them as fast as it can anyway.
-                ("grpc.server.max_pending_requests", 20_000),
-                ("grpc.server.max_pending_requests_hard_limit", 40_000),
-            ],
+            options=server_options(s),
+            maximum_concurrent_rpcs=s.max_concurrent_rpcs,
         )
         limits = StreamLimits(
             max_tickers=s.max_tickers_per_stream,
@@ -181,6 +174,54 @@ def tune_gc(threshold: int = GC_THRESHOLD) -> None:
     """
     gc.freeze()
     gc.set_threshold(threshold, 20, 20)
+
+
+def server_options(s: Settings) -> list[tuple[str, int]]:
+    """grpc core options: message size, pending calls, keepalive and connection hygiene."""
+
+    def ms(seconds: float) -> int:
+        return max(1, round(seconds * 1000))
+
+    return [
+        ("grpc.max_receive_message_length", s.max_message_bytes),
+        ("grpc.so_reuseport", 0),
+        # grpc core cancels new calls once more than 1,000 (soft, random
+        # early drop) to 3,000 (hard) wait for the application to take
+        # them: a burst of clients reconnecting after a restart would
+        # see CANCELLED. The server takes them as fast as it can anyway.
+        ("grpc.server.max_pending_requests", 20_000),
+        ("grpc.server.max_pending_requests_hard_limit", 40_000),
+        # Keepalive: the server pings, and drops a connection that does not answer.
+        ("grpc.keepalive_time_ms", ms(s.keepalive_time)),
+        ("grpc.keepalive_timeout_ms", ms(s.keepalive_timeout)),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+        # Client pings: accepted this often (tickwire's clients ping less often).
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", ms(s.min_client_ping_interval)),
+        ("grpc.http2.min_ping_interval_without_data_ms", ms(s.min_client_ping_interval)),
+        # Connections do not live for ever: idle ones close, old ones are told to reconnect.
+        ("grpc.max_connection_idle_ms", ms(s.max_connection_idle)),
+        ("grpc.max_connection_age_ms", ms(s.max_connection_age)),
+        ("grpc.max_connection_age_grace_ms", ms(s.max_connection_age_grace)),
+        ("grpc.max_concurrent_streams", s.max_concurrent_streams),
+    ]
+
+
+def raise_open_file_limit() -> tuple[int, int]:
+    """Raise this process's soft open-file limit to the hard one; return (before, after).
+
+    Each connection costs a descriptor; the common soft limit of 1,024 would
+    lock new clients out long before the machine is busy.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            return soft, soft
+        return soft, target
+    return soft, soft
 
 
 def exposure_warning(settings: Settings) -> str | None:

@@ -99,6 +99,32 @@ class Settings(BaseSettings):
         description="Open streams per principal (anonymous: per peer address); more are "
         "RESOURCE_EXHAUSTED",
     )
+    keepalive_time: float = Field(
+        30.0, gt=0, description="Seconds between the server's keepalive pings on a connection"
+    )
+    keepalive_timeout: float = Field(
+        10.0, gt=0, description="Seconds a keepalive ping may go unanswered before the close"
+    )
+    min_client_ping_interval: float = Field(
+        10.0,
+        gt=0,
+        description="Shortest interval between client pings the server accepts (GOAWAY below)",
+    )
+    max_connection_idle: float = Field(
+        300.0, gt=0, description="Seconds a connection with no call open may stay"
+    )
+    max_connection_age: float = Field(
+        1800.0, gt=0, description="Seconds a connection may live (clients reconnect, rebalancing)"
+    )
+    max_connection_age_grace: float = Field(
+        30.0, ge=0, description="Seconds open calls get once a connection reached its age"
+    )
+    max_concurrent_streams: int = Field(
+        1000, ge=1, description="Streams one HTTP/2 connection may hold (MAX_CONCURRENT_STREAMS)"
+    )
+    max_concurrent_rpcs: int = Field(
+        50_000, ge=1, description="Calls open at once in all; more are RESOURCE_EXHAUSTED at once"
+    )
     snapshot_page_size: int = Field(
         1000, ge=1, description="Prices per GetSnapshot page when no tickers are named (at most)"
     )

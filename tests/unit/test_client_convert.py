@@ -10,10 +10,19 @@ from tickwire.v1 import market_data_pb2 as pb
 
 
 def test_channel_options_cap_both_directions() -> None:
-    assert dict(channel_options(1234)) == {
-        "grpc.max_receive_message_length": 1234,
-        "grpc.max_send_message_length": 1234,
-    }
+    options = dict(channel_options(1234))
+    assert options["grpc.max_receive_message_length"] == 1234
+    assert options["grpc.max_send_message_length"] == 1234
+
+
+def test_client_keepalive_pings_no_more_often_than_the_server_accepts() -> None:
+    from tickwire_server.app import server_options
+    from tickwire_server.config import Settings
+
+    client = dict(channel_options(1234))
+    server = dict(server_options(Settings()))
+    accepted = server["grpc.http2.min_recv_ping_interval_without_data_ms"]
+    assert client["grpc.keepalive_time_ms"] >= accepted  # else the server sends GOAWAY
 
 
 def test_metadata_carries_a_bearer_token_only_when_there_is_one() -> None:

@@ -19,10 +19,19 @@ TokenSource = str | Callable[[], str] | Callable[[], Awaitable[str]] | None
 
 
 def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
-    """gRPC channel options for a tickwire client."""
+    """gRPC channel options for a tickwire client.
+
+    Keepalive pings every 30 s (the server accepts one every 10 s, so it
+    never answers GOAWAY for pinging too often), a dead connection noticed
+    within 10 s more.
+    """
     return [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 0),
+        ("grpc.http2.max_pings_without_data", 0),
     ]
 
 
