@@ -29,9 +29,10 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     before, after = raise_open_file_limit()
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    log.info("open files: soft limit %d, now %d (hard limit %d)", before, after, hard)
     async with TickwireServer(settings) as server:
+        # Said once serving, so that a failed start stays one line.
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        log.info("open files: soft limit %d, now %d (hard limit %d)", before, after, hard)
         loop.add_signal_handler(signal.SIGHUP, server.reload_tls)
         tune_gc()
         print(f"tickwire serving on {server.target} (source: {server.source.name})", flush=True)

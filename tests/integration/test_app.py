@@ -147,7 +147,10 @@ async def test_a_burst_of_thousands_of_new_streams_is_served_not_cancelled() -> 
     streams, per_channel = 4000, 100
     source = ScriptedSource({f"T{i:03d}": 100.0 + i for i in range(100)})
     # All from one address here; behind it, thousands of clients (no per-client cap applies).
-    settings = Settings(port=0, log_level="WARNING", max_streams_per_client=streams)
+    # grpc shares one connection among these channels: let it carry them all.
+    settings = Settings(
+        port=0, log_level="WARNING", max_streams_per_client=streams, max_concurrent_streams=streams
+    )
     async with TickwireServer(settings, source=source) as server:
         channels = [grpc.aio.insecure_channel(server.target) for _ in range(streams // per_channel)]
         try:
