@@ -72,8 +72,8 @@ test: install ## Run every test suite
 
 check: lint typecheck proto-check lock-check test ## lint + typecheck + proto-check + lock-check + test
 
-run: $(VENV)/.installed ## Serve the simulator on 127.0.0.1:50051 (ARGS="--port 6000" to change)
-	$(VENV)/bin/tickwire-server $(ARGS)
+run: $(VENV)/.installed ## Serve the simulator on 127.0.0.1:50051, metrics on :9464 (ARGS="--port 6000")
+	$(VENV)/bin/tickwire-server --metrics-port 9464 $(ARGS)
 
 # The bench tools (FastAPI, uvicorn, httpx, matplotlib, psutil, uvloop) come on top.
 $(VENV)/.installed-bench: $(VENV)/.installed requirements/bench.in

@@ -20,9 +20,11 @@ from tickwire_server.errors import ConfigError
 from tickwire_server.grpc_loop import drain_completion_notices
 from tickwire_server.hub import Hub, LoopSink
 from tickwire_server.maintenance import NOT_SERVING, SERVING, add_maintenance_services
+from tickwire_server.metrics import Metrics
 from tickwire_server.service import SERVICE_NAME, MarketDataService, StreamLimits, handler
 from tickwire_server.sources import build_source
 from tickwire_server.sources.base import PriceSource
+from tickwire_server.stats import ServerStats
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +44,16 @@ class TickwireServer:
         self.settings = settings
         self.source = source if source is not None else build_source(settings)
         self.cache = PriceCache()
+        self.stats = ServerStats()
         self.hub = Hub(
             self.source,
             self.cache,
             release_grace=settings.release_grace,
             max_universe=settings.max_universe,
+            stats=self.stats,
         )
-        self.access = build_access_control(settings)
+        self.access = build_access_control(settings, self.stats)
+        self.metrics: Metrics | None = None
         self.tls = (
             ServerTls(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
             if settings.tls_cert is not None and settings.tls_key is not None
@@ -80,7 +85,7 @@ class TickwireServer:
             max_streams_per_client=s.max_streams_per_client,
             snapshot_page_size=s.snapshot_page_size,
         )
-        service = MarketDataService(self.hub, self.cache, self.source, limits)
+        service = MarketDataService(self.hub, self.cache, self.source, limits, self.stats)
         server.add_generic_rpc_handlers((handler(service),))
         self._health = add_maintenance_services(server, SERVICE_NAME)
         try:
@@ -104,6 +109,15 @@ class TickwireServer:
             del server
             raise
         await server.start()
+        if s.metrics_port is not None:
+            self.metrics = Metrics(self.stats, self.hub, self.source)
+            try:
+                self.metrics.serve(s.metrics_host, s.metrics_port)
+            except OSError as exc:
+                await server.stop(None)
+                self._server = None
+                await self.source.stop()
+                raise ConfigError(f"cannot serve metrics on port {s.metrics_port}: {exc}") from exc
         drain_completion_notices(asyncio.get_running_loop())
         await self._set_health(self.hub.status)
         log.info("tickwire serving %s from the %s source", self.target, self.source.name)
@@ -118,6 +132,8 @@ class TickwireServer:
         self.hub.close()
         await self._server.stop(self.settings.shutdown_grace if grace is None else grace)
         await self.source.stop()
+        if self.metrics is not None:
+            await asyncio.to_thread(self.metrics.stop)
         await asyncio.gather(*self._health_updates, return_exceptions=True)
         log.info("tickwire stopped")
 

@@ -1,5 +1,7 @@
 """StreamLog: one INFO line when a stream opens and one when it closes, naming who and why.
 
+It also counts the stream open, then ended by reason, in the server's stats.
+
 Lines name the principal, the peer, the tickers held at the end, how long
 the stream lasted and why it ended; never a token, at any level.
 """
@@ -12,6 +14,7 @@ from typing import Any
 
 from tickwire_server.auth import Principal
 from tickwire_server.errors import StreamEnded
+from tickwire_server.stats import ServerStats
 
 log = logging.getLogger(__name__)
 
@@ -19,17 +22,20 @@ log = logging.getLogger(__name__)
 class StreamLog:
     """The open/close record of one stream; `close` once, whatever ends it."""
 
-    __slots__ = ("method", "principal", "peer", "_started")
+    __slots__ = ("method", "principal", "peer", "_started", "_stats")
 
-    def __init__(self, method: str, principal: Principal, context: Any) -> None:
+    def __init__(self, method: str, principal: Principal, context: Any, stats: ServerStats) -> None:
         self.method = method
         self.principal = principal
         self.peer = context.peer() or "?"
         self._started = time.monotonic()
+        self._stats = stats
+        stats.opened(method)
         log.info("%s opened by %s from %s", method, principal, self.peer)
 
     def close(self, tickers: int, ended: StreamEnded | None) -> None:
         """Log the end: `ended` is the server's reason, None when the client went away."""
+        self._stats.ended(self.method, ended.reason if ended is not None else None)
         reason = ended.reason.value if ended is not None else "closed by the client"
         log.info(
             "%s of %s from %s closed after %.1f s with %d tickers: %s",

@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     max_concurrent_rpcs: int = Field(
         50_000, ge=1, description="Calls open at once in all; more are RESOURCE_EXHAUSTED at once"
     )
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="Serve Prometheus metrics on this port (0: a free one)"
+    )
+    metrics_host: str = Field("127.0.0.1", description="Address of the metrics port")
     snapshot_page_size: int = Field(
         1000, ge=1, description="Prices per GetSnapshot page when no tickers are named (at most)"
     )

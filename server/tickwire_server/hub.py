@@ -13,6 +13,7 @@ from tickwire_server.cache import PriceCache
 from tickwire_server.domain import Quote, SourceStatus, TickerResult, TickerStatus
 from tickwire_server.errors import EndReason, StreamEnded
 from tickwire_server.sources.base import PriceSource
+from tickwire_server.stats import ServerStats
 from tickwire_server.subscriber import Subscriber
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,10 @@ class Hub:
         *,
         release_grace: float,
         max_universe: int | None = None,
+        stats: ServerStats | None = None,
     ) -> None:
         self._source = source
+        self._stats = stats if stats is not None else ServerStats()
         self.max_universe = max_universe
         self._cache = cache
         self._release_grace = release_grace
@@ -147,6 +150,7 @@ class Hub:
         entries = self._cache.apply(quotes)
         if not entries:
             return
+        self._stats.updates_accepted += len(entries)
         by_ticker = {entry.ticker: entry for entry in entries}
         if len(by_ticker) == len(entries):  # else a ticker came twice: go in order
             keys = frozenset(by_ticker)

@@ -17,7 +17,7 @@ from tickwire_server import codec
 from tickwire_server.audit import StreamLog
 from tickwire_server.auth import current_principal
 from tickwire_server.cache import PriceCache
-from tickwire_server.domain import TickerResult
+from tickwire_server.domain import TickerResult, TickerStatus
 from tickwire_server.errors import EndReason, StreamEnded
 from tickwire_server.hub import Hub
 from tickwire_server.lag import LagWatch
@@ -25,6 +25,7 @@ from tickwire_server.limits import ClientStreams, TokenBucket
 from tickwire_server.session import StreamSession
 from tickwire_server.snapshot import read_page, read_snapshot
 from tickwire_server.sources.base import PriceSource
+from tickwire_server.stats import ServerStats
 from tickwire_server.subscriber import Subscriber
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,14 @@ class MarketDataService:
     """
 
     def __init__(
-        self, hub: Hub, cache: PriceCache, source: PriceSource, limits: StreamLimits
+        self,
+        hub: Hub,
+        cache: PriceCache,
+        source: PriceSource,
+        limits: StreamLimits,
+        stats: ServerStats | None = None,
     ) -> None:
+        self._stats = stats if stats is not None else ServerStats()
         self._hub = hub
         self._cache = cache
         self._source = source
@@ -81,7 +88,7 @@ class MarketDataService:
     async def Subscribe(self, requests: AsyncIterator[bytes], context: Context) -> None:
         client = await self._admit_stream(context)
         sub, session = self._open(bucket=True)
-        record = StreamLog("Subscribe", current_principal.get(), context)
+        record = StreamLog("Subscribe", current_principal.get(), context, self._stats)
         reader = asyncio.create_task(self._read_requests(requests, session))
         reader.add_done_callback(lambda task: _end_on_failure(task, sub))
         ended: StreamEnded | None = None
@@ -99,10 +106,11 @@ class MarketDataService:
         await self._check_request_size(len(request.tickers), context)
         client = await self._admit_stream(context)
         sub, session = self._open()
-        record = StreamLog("StreamPrices", current_principal.get(), context)
+        record = StreamLog("StreamPrices", current_principal.get(), context, self._stats)
         ended: StreamEnded | None = None
         try:
             results = session.subscribe(request.tickers)
+            self._count_rejected(results)
             ack = codec.ack_frame(
                 pb.SUBSCRIPTION_ACTION_SUBSCRIBE,
                 results,
@@ -129,6 +137,7 @@ class MarketDataService:
         anonymous = principal.via == "anonymous"
         key = _peer_host(context.peer()) if anonymous else principal.subject
         if not self._clients.open(key):
+            self._stats.requests_rejected["too_many_streams"] += 1
             who = f"anonymous clients at {key}" if anonymous else str(principal)
             await context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -186,6 +195,7 @@ class MarketDataService:
             else:
                 action = pb.SUBSCRIPTION_ACTION_UNSUBSCRIBE
                 results = session.unsubscribe(change.tickers)
+            self._count_rejected(results)
             if session.refused_in_a_row > self._limits.request_burst:
                 sub.end(
                     StreamEnded(
@@ -196,6 +206,12 @@ class MarketDataService:
                 )
                 return
             sub.push(codec.ack_frame(action, results, session.tickers, change.request_id))
+
+    def _count_rejected(self, results: list[TickerResult]) -> None:
+        rejected = self._stats.requests_rejected
+        for result in results:
+            if result.status is not TickerStatus.OK:
+                rejected[result.status.name.lower()] += 1
 
     async def _pump(self, sub: Subscriber, context: Context) -> StreamEnded:
         """Send everything the subscriber has pending, as it comes, plus heartbeats.
@@ -213,6 +229,8 @@ class MarketDataService:
         task = asyncio.current_task()
         assert task is not None
         lag = self._lag
+        stats = self._stats
+        drained, conflated = sub.drained, sub.conflated_total
         lag.register(task)
         expiry = None
         valid_until = current_principal.get().valid_until
@@ -229,10 +247,21 @@ class MarketDataService:
                 if now >= next_beat:
                     frames.append(codec.heartbeat_frame())
                     next_beat = now + beat_every
+                since = sub.waiting_since
                 for frame in frames:
                     lag.writing(task)  # lagging means no progress, not a long burst
                     await context.write(frame)
+                    stats.bytes_sent += len(frame)
                 lag.idle(task)
+                # Counted once per flush, whatever the number of updates in it.
+                stats.frames_sent += len(frames)
+                if sub.drained != drained:
+                    stats.updates_sent += sub.drained - drained
+                    drained = sub.drained
+                    stats.sample_lag(time.monotonic() - since)
+                if sub.conflated_total != conflated:
+                    stats.updates_conflated += sub.conflated_total - conflated
+                    conflated = sub.conflated_total
         except asyncio.CancelledError:
             if not lag.lagging(task):
                 raise  # the call itself was cancelled

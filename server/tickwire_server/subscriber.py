@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Set
 
@@ -30,6 +31,8 @@ class Subscriber:
     __slots__ = (
         "_tickers",
         "releasing",
+        "drained",
+        "waiting_since",
         "_conflated_sent",
         "_prices",
         "_shared",
@@ -52,6 +55,8 @@ class Subscriber:
     ) -> None:
         self._tickers: set[str] = set()
         self.releasing = 0  # tickers this stream released that are still upstream (hub-kept)
+        self.drained = 0  # price updates taken out to send, over the stream's life
+        self.waiting_since = 0.0  # monotonic time the oldest pending price arrived (0: none)
         self._conflated_sent = 0
         self._prices: dict[str, bytes] = {}
         self._shared: codec.SharedBatch | None = None  # pending instead of _prices
@@ -91,6 +96,8 @@ class Subscriber:
         if self._shared is not None:
             self._own()
         prices = self._prices
+        if not prices:
+            self.waiting_since = time.monotonic()
         if ticker in prices:
             self._conflated += 1
         prices[ticker] = element
@@ -107,6 +114,7 @@ class Subscriber:
         shared = self._shared
         if shared is None and not self._prices:
             self._shared = batch
+            self.waiting_since = time.monotonic()
         elif shared is not None and (shared.keys is batch.keys or shared.keys <= batch.keys):
             self._conflated += len(shared.keys)
             self._shared = batch
@@ -194,7 +202,9 @@ class Subscriber:
         self._conflated_sent += conflated
         shared, self._shared = self._shared, None
         if shared is not None:
+            self.drained += len(shared.keys)
             return shared.frames(conflated, self._max_frame_bytes)
         elements = list(self._prices.values())
+        self.drained += len(elements)
         self._prices.clear()
         return codec.prices_frames(elements, conflated, self._max_frame_bytes)

@@ -29,6 +29,7 @@ from tickwire_server.auth.principal import ANONYMOUS, Principal, current_princip
 from tickwire_server.auth.tokens import TokenVerifier
 from tickwire_server.config import Settings
 from tickwire_server.errors import AccessDenied, Forbidden, KeysUnavailable, Unauthenticated
+from tickwire_server.stats import ServerStats
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,10 @@ class AccessControl(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         roles: Mapping[str, str] = ROLES,
         open_services: frozenset[str] = frozenset({HEALTH, *REFLECTION}),
         certificate_roles: frozenset[str] = frozenset({"read"}),
+        stats: ServerStats | None = None,
     ) -> None:
         self.verifier = verifier
+        self.stats = stats if stats is not None else ServerStats()
         self._roles = dict(roles)
         self._open = open_services
         self._certificate_roles = certificate_roles
@@ -83,7 +86,9 @@ class AccessControl(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         service = details.method.lstrip("/").partition("/")[0]
         if service in self._open:
             return handler
-        return _guarded(handler, details.method, lambda context: self.admit(service, context))
+        return _guarded(
+            handler, details.method, lambda context: self.admit(service, context), self.stats
+        )
 
     async def admit(self, service: str, context: Context) -> Principal:
         """The caller of `context`, allowed to call `service`.
@@ -114,7 +119,7 @@ class AccessControl(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         return ANONYMOUS
 
 
-def build_access_control(settings: Settings) -> AccessControl:
+def build_access_control(settings: Settings, stats: ServerStats | None = None) -> AccessControl:
     """The interceptor `settings` call for.
 
     Raises:
@@ -146,6 +151,7 @@ def build_access_control(settings: Settings) -> AccessControl:
         roles=roles,
         open_services=frozenset(open_services),
         certificate_roles=frozenset(settings.tls_client_roles),
+        stats=stats,
     )
 
 
@@ -177,7 +183,10 @@ def _certificate_subject(auth: Mapping[str, Any]) -> str | None:
 
 
 def _guarded(
-    handler: Handler, method: str, admit: Callable[[Context], Awaitable[Principal]]
+    handler: Handler,
+    method: str,
+    admit: Callable[[Context], Awaitable[Principal]],
+    stats: ServerStats,
 ) -> Handler:
     """`handler` whose behaviour first admits the caller, then runs as `current_principal`."""
     kind = ("stream_" if handler.request_streaming else "unary_") + (
@@ -190,6 +199,7 @@ def _guarded(
             principal = await admit(context)
         except AccessDenied as denied:
             log.info("refused %s from %s: %s", method, context.peer(), denied)
+            stats.requests_rejected[_CODES[type(denied)].name.lower()] += 1
             await context.abort(_CODES[type(denied)], str(denied))
         return current_principal.set(principal)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import random
 import time
@@ -59,6 +60,8 @@ class MassiveSource:
         self._refresher: asyncio.Task[None] | None = None
         self._refresh_again = False
         self.skipped = 0
+        # Failed upstream calls by kind (auth_error, rate_limited, unavailable, ...).
+        self.upstream_errors: collections.Counter[str] = collections.Counter()
 
     # PriceSource ------------------------------------------------------------------
 
@@ -214,6 +217,7 @@ class MassiveSource:
         self._set_part(part, SourceState.HEALTHY, "")
 
     def failed(self, part: Part, error: UpstreamError, delay: float, failures: int) -> None:
+        self.upstream_errors[_kind(error)] += 1
         fatal = isinstance(error, AuthError | CircuitOpen)
         threshold = failures >= self._options.breaker_threshold
         state = SourceState.ERROR if fatal or threshold else SourceState.DEGRADED
@@ -279,3 +283,9 @@ class MassiveSource:
                 log.warning("Massive snapshot backfill failed: %s", error)
             except Exception:
                 log.exception("Massive snapshot backfill failed unexpectedly")
+
+
+def _kind(error: UpstreamError) -> str:
+    """`RateLimited` -> "rate_limited": the label of `tickwire_upstream_errors_total`."""
+    name = type(error).__name__
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
