@@ -30,8 +30,8 @@ def machine() -> dict[str, Any]:
 
 def targets(data: dict[str, Any]) -> dict[str, Any]:
     """Each DESIGN.md target with the measured value and whether it holds."""
-    fan, lat, st, sim, auth = (
-        data.get(k, {}) for k in ("fanout", "latency", "streams", "simulator", "auth")
+    fan, lat, st, sim, auth, met = (
+        data.get(k, {}) for k in ("fanout", "latency", "streams", "simulator", "auth", "metrics")
     )
     checks = {
         "fanout.ratio_vs_naive >= 35": (fan.get("ratio_vs_naive"), lambda v: v >= 35),
@@ -41,6 +41,7 @@ def targets(data: dict[str, Any]) -> dict[str, Any]:
         "simulator.step_ms_10000 <= 2": (sim.get("step_ms_10000"), lambda v: v <= 2),
         "simulator.ratio_vs_cholesky >= 10": (sim.get("ratio_vs_cholesky"), lambda v: v >= 10),
         "auth.fanout_ratio >= 0.9": (auth.get("fanout_ratio"), lambda v: v >= 0.9),
+        "metrics.fanout_ratio >= 0.9": (met.get("fanout_ratio"), lambda v: v >= 0.9),
         "auth.streams_connected_jwt >= 10000": (
             auth.get("streams_connected_jwt"),
             lambda v: v >= 10_000,

@@ -81,6 +81,7 @@ async def serve(args: ServeArgs) -> None:
         log_level="WARNING",
         auth="jwt" if secret else "none",
         jwt_secret=secret,
+        metrics_port=0 if os.environ.get("BENCH_METRICS") else None,  # the metrics scenario
     )
     source = FeedSource(Feed(args.tickers), args.hz)
     async with TickwireServer(settings, source=source) as server:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench.scenarios import auth, fanout, latency, simulator, slow_consumer, streams
+from bench.scenarios import auth, fanout, latency, metrics, simulator, slow_consumer, streams
 
 Scenario = Callable[[bool], dict[str, Any]]
 
@@ -20,4 +20,5 @@ SCENARIOS: dict[str, Scenario] = {
     "slow_consumer": slow_consumer.run,
     "simulator": simulator.run,
     "auth": auth.run,
+    "metrics": metrics.run,
 }

@@ -19,30 +19,14 @@ import statistics
 from typing import Any
 
 from bench.load import Load, Outcome, run_load
+from bench.scenarios import paired
 
-SUBSCRIBERS = 50
-TICKERS = 500
 OPEN_TICKERS = 1000
 PER_STREAM = 10
 
 
 def _env(mode: str, secret: str) -> dict[str, str]:
     return {"BENCH_JWT_SECRET": secret} if mode == "jwt" else {}
-
-
-def _fanout(mode: str, secret: str, seconds: float) -> Outcome:
-    env = _env(mode, secret)
-    load = Load(
-        design="tickwire",
-        tickers=TICKERS,
-        hz=0.0,
-        streams=SUBSCRIBERS,
-        per_stream=TICKERS,
-        seconds=seconds,
-        server_env=env,
-        client_env=env,
-    )
-    return run_load(load)
 
 
 def _opening(mode: str, secret: str, count: int) -> Outcome:
@@ -66,14 +50,8 @@ def _opening(mode: str, secret: str, count: int) -> Outcome:
 
 def run(quick: bool) -> dict[str, Any]:
     secret = secrets.token_urlsafe(32)
-    seconds = 3.0 if quick else 8.0
     rounds = 1 if quick else 3
-    fan: dict[str, list[float]] = {"none": [], "jwt": []}
-    ratios: list[float] = []
-    for _ in range(rounds):
-        for mode in fan:
-            fan[mode].append(_fanout(mode, secret, seconds).updates_per_s)
-        ratios.append(round(fan["jwt"][-1] / max(1.0, fan["none"][-1]), 3))
+    out = paired.compare(("none", "jwt"), ({}, _env("jwt", secret)), quick)
     count = 2000 if quick else 10_000
     opened: dict[str, list[Outcome]] = {"none": [], "jwt": []}
     open_ratios: list[float] = []
@@ -84,10 +62,7 @@ def run(quick: bool) -> dict[str, Any]:
         open_ratios.append(round(jwt_rate / max(1e-9, none_rate), 3))
     rate = {m: statistics.median(_rate(o) for o in runs) for m, runs in opened.items()}
     return {
-        "fanout_none_updates_per_s": round(statistics.median(fan["none"])),
-        "fanout_jwt_updates_per_s": round(statistics.median(fan["jwt"])),
-        "fanout_ratio": round(statistics.median(ratios), 3),
-        "fanout_ratio_rounds": ratios,
+        **out,
         "streams_asked": count,
         "streams_connected_none": min(o.connected for o in opened["none"]),
         "streams_connected_jwt": min(o.connected for o in opened["jwt"]),
