@@ -235,7 +235,7 @@ class Settings(BaseSettings):
 
     @field_validator("tickers", "jwt_algorithms", "tls_client_roles", mode="before")
     @classmethod
-    def _split_tickers(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [part for part in value.split(",") if part.strip()]
         return value

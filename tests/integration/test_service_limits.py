@@ -51,22 +51,20 @@ async def test_streams_past_the_per_client_cap_are_refused_until_one_closes() ->
             from tickwire.v1 import market_data_pb2_grpc as rpc
 
             stub = rpc.MarketDataStub(channel)
-            open_ = [stub.StreamPrices(pb.StreamPricesRequest(tickers=["AAPL"])) for _ in range(2)]
+            open_ = [
+                stub.StreamPrices(pb.StreamPricesRequest(tickers=[ticker]))
+                for ticker in ("AAPL", "MSFT")
+            ]
             for call in open_:
                 await next_message(call, "prices")
             refused = await ending(stub.StreamPrices(pb.StreamPricesRequest(tickers=["AAPL"])))
             assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             assert "already hold 2 streams" in (refused.details() or "")
             open_[0].cancel()
-            async with asyncio.timeout(5):  # the slot comes back once the server sees it close
-                while True:
-                    again = stub.StreamPrices(pb.StreamPricesRequest(tickers=["AAPL"]))
-                    try:
-                        await next_message(again, "prices")
-                        break
-                    except grpc.aio.AioRpcError as exc:
-                        assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-                        await asyncio.sleep(0.05)
+            async with asyncio.timeout(5):  # the server closed it: AAPL's last stream left
+                await server.scripted.wait_requested("remove", "AAPL")
+            again = stub.StreamPrices(pb.StreamPricesRequest(tickers=["AAPL"]))
+            await next_message(again, "prices")  # the slot came back with the close
             again.cancel()
             open_[1].cancel()
 
