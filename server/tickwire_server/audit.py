@@ -13,10 +13,12 @@ import time
 from typing import Any
 
 from tickwire_server.auth import Principal
-from tickwire_server.errors import StreamEnded
+from tickwire_server.errors import EndReason, StreamEnded
 from tickwire_server.stats import ServerStats
 
 log = logging.getLogger(__name__)
+
+_BEHIND = frozenset({EndReason.LAGGING, EndReason.STALLED})
 
 
 class StreamLog:
@@ -34,11 +36,19 @@ class StreamLog:
         log.info("%s opened by %s from %s", method, principal, self.peer)
 
     def close(self, tickers: int, ended: StreamEnded | None) -> None:
-        """Log the end: `ended` is the server's reason, None when the client went away."""
+        """Log the end: `ended` is the server's reason, None when the client went away.
+
+        One line whatever the reason; a warning when the client fell behind.
+        """
         self._stats.ended(self.method, ended.reason if ended is not None else None)
-        reason = ended.reason.value if ended is not None else "closed by the client"
-        log.info(
-            "%s of %s from %s closed after %.1f s with %d tickers: %s",
+        if ended is None:
+            reason = "closed by the client"
+        else:
+            reason = f"{ended.reason.value}: {ended.message}"
+        level = logging.WARNING if ended is not None and ended.reason in _BEHIND else logging.INFO
+        log.log(
+            level,
+            "%s of %s from %s closed after %.1f s with %d tickers, %s",
             self.method,
             self.principal,
             self.peer,

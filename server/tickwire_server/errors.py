@@ -44,6 +44,7 @@ class EndReason(enum.Enum):
     """Why a stream is ended by the server."""
 
     LAGGING = "lagging"
+    STALLED = "stalled"  # lagging, and the transport took not even the status
     OVERFLOW = "overflow"
     BAD_REQUEST = "bad request"
     EXPIRED = "token expired"

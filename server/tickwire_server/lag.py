@@ -14,14 +14,16 @@ class LagWatch:
     A send loop `register`s its task, calls `writing(task)` just before each
     write and `idle(task)` once its writes are done, and asks `lagging(task)`
     when it is cancelled. One timer, running only while loops are
-    registered, checks every `max_lag / 4`: a stalled client is ended
-    between `max_lag` and 1.25 x `max_lag` after its write began. This
+    registered, checks every `every` seconds (`max_lag / 4` unless told): a
+    stalled client is ended between `max_lag` and `max_lag + every` after
+    its write began. This
     replaces a per-stream `asyncio.timeout` rescheduled around every write,
     which cost two timer-heap operations per frame sent.
     """
 
-    def __init__(self, max_lag: float) -> None:
+    def __init__(self, max_lag: float, every: float | None = None) -> None:
         self.max_lag = max_lag
+        self.every = every if every is not None else max_lag / 4
         self._since: dict[Task, float] = {}  # loop time the pending write began, 0.0 if none
         self._lagging: set[Task] = set()
         self._timer: asyncio.TimerHandle | None = None
@@ -32,7 +34,7 @@ class LagWatch:
         self._since[task] = 0.0
         if self._timer is None:
             self._loop = asyncio.get_running_loop()
-            self._timer = self._loop.call_later(self.max_lag / 4, self._check)
+            self._timer = self._loop.call_later(self.every, self._check)
 
     def writing(self, task: Task) -> None:
         """`task` begins a write now: it lags if the write is still waiting `max_lag` from now."""
@@ -67,4 +69,4 @@ class LagWatch:
             if since and since <= limit and task not in self._lagging:
                 self._lagging.add(task)
                 task.cancel()
-        self._timer = loop.call_later(self.max_lag / 4, self._check) if self._since else None
+        self._timer = loop.call_later(self.every, self._check) if self._since else None

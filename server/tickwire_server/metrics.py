@@ -43,7 +43,7 @@ class _Collector(Collector):
         ended = CounterMetricFamily(
             "tickwire_streams_ended", "Streams ended, by reason", labels=["reason"]
         )
-        for reason in sorted(set(END_REASONS.values()) | {"stalled"}):
+        for reason in sorted(set(END_REASONS.values())):
             ended.add_metric([reason], s.streams_ended[reason])
         yield ended
         for name, value, text in (

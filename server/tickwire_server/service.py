@@ -27,6 +27,7 @@ from tickwire_server.snapshot import read_page, read_snapshot
 from tickwire_server.sources.base import PriceSource
 from tickwire_server.stats import ServerStats
 from tickwire_server.subscriber import Subscriber
+from tickwire_server.transport import Connections
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["MarketData"].full_name
 
 _END_CODES = {
     EndReason.LAGGING: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    EndReason.STALLED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     EndReason.OVERFLOW: grpc.StatusCode.RESOURCE_EXHAUSTED,
     EndReason.BAD_REQUEST: grpc.StatusCode.INVALID_ARGUMENT,
     EndReason.EXPIRED: grpc.StatusCode.UNAUTHENTICATED,
@@ -59,6 +61,11 @@ class StreamLimits:
     max_streams_per_client: int = 1000
     snapshot_page_size: int = 1000
 
+    @property
+    def status_wait(self) -> float:
+        """How long an ending stream's status may wait for the transport before it is stalled."""
+        return min(self.max_lag, self.heartbeat_interval) / 2
+
 
 class MarketDataService:
     """Implements tickwire.v1.MarketData: streams through the `Hub`, reads from cache and source.
@@ -80,35 +87,29 @@ class MarketDataService:
         self._cache = cache
         self._source = source
         self._limits = limits
-        self._lag = LagWatch(limits.max_lag)
+        # checked often enough that lag plus the status wait stay within one heartbeat
+        self._lag = LagWatch(limits.max_lag, limits.status_wait / 2)
         self._clients = ClientStreams(limits.max_streams_per_client)
+        self._connections = Connections()
 
     # Streams --------------------------------------------------------------
 
     async def Subscribe(self, requests: AsyncIterator[bytes], context: Context) -> None:
-        client = await self._admit_stream(context)
-        sub, session = self._open(bucket=True)
-        record = StreamLog("Subscribe", current_principal.get(), context, self._stats)
-        reader = asyncio.create_task(self._read_requests(requests, session))
-        reader.add_done_callback(lambda task: _end_on_failure(task, sub))
-        ended: StreamEnded | None = None
-        try:
-            ended = await self._pump(sub, context)
-        finally:
-            reader.cancel()
-            record.close(len(sub.tickers), ended)
-            session.close()
-            self._clients.close(client)
-        assert ended is not None  # set unless the call was cancelled, which raised
-        await context.abort(_END_CODES[ended.reason], ended.message)
+        async def run(session: StreamSession) -> StreamEnded:
+            sub = session.subscriber
+            reader = asyncio.create_task(self._read_requests(requests, session))
+            reader.add_done_callback(lambda task: _end_on_failure(task, sub))
+            try:
+                return await self._pump(sub, context)
+            finally:
+                reader.cancel()
+
+        await self._serve("Subscribe", context, run, bucket=True)
 
     async def StreamPrices(self, request: pb.StreamPricesRequest, context: Context) -> None:
         await self._check_request_size(len(request.tickers), context)
-        client = await self._admit_stream(context)
-        sub, session = self._open()
-        record = StreamLog("StreamPrices", current_principal.get(), context, self._stats)
-        ended: StreamEnded | None = None
-        try:
+
+        async def run(session: StreamSession) -> StreamEnded:
             results = session.subscribe(request.tickers)
             self._count_rejected(results)
             ack = codec.ack_frame(
@@ -118,18 +119,85 @@ class MarketDataService:
                 message="" if request.tickers else "name at least one ticker",
             )
             if session.tickers:
-                sub.push(ack)
-                ended = await self._pump(sub, context)
-            else:
-                await context.write(ack)  # the first message is always the ack
-                why = _summary(results) if results else "no ticker named"
-                ended = StreamEnded(EndReason.BAD_REQUEST, "no ticker accepted: " + why)
+                session.subscriber.push(ack)  # the first message is always the ack
+                return await self._pump(session.subscriber, context)
+            try:
+                async with asyncio.timeout(self._limits.max_lag):
+                    await context.write(ack)
+            except TimeoutError:
+                return StreamEnded(EndReason.LAGGING, "the client accepted not even the ack")
+            why = _summary(results) if results else "no ticker named"
+            return StreamEnded(EndReason.BAD_REQUEST, "no ticker accepted: " + why)
+
+        await self._serve("StreamPrices", context, run)
+
+    async def _serve(
+        self,
+        rpc: str,
+        context: Context,
+        run: Callable[[StreamSession], Awaitable[StreamEnded]],
+        *,
+        bucket: bool = False,
+    ) -> None:
+        """Admit a stream, `run` it until it must end, end it, and release what it held.
+
+        Everything the stream holds upstream is released the moment it ends,
+        before its status is tried: the status may wait behind data the
+        client does not take (see `_end`).
+        """
+        client = await self._admit_stream(context)
+        peer = context.peer()
+        sub, session = self._open(bucket=bucket)
+        record = StreamLog(rpc, current_principal.get(), context, self._stats)
+        self._connections.opened(peer)
+        ended: StreamEnded | None = None
+        recorded = stalled = False
+        try:
+            ended = await run(session)
+            tickers = len(sub.tickers)
+            session.close()
+            ended = await self._end(context, ended, peer, lambda e: record.close(tickers, e))
+            recorded, stalled = True, ended.reason is EndReason.STALLED
         finally:
-            record.close(len(sub.tickers), ended)
+            if not recorded:  # the client went away, or a bug
+                record.close(len(sub.tickers), ended)
             session.close()
             self._clients.close(client)
-        assert ended is not None  # set unless the call was cancelled, which raised
-        await context.abort(_END_CODES[ended.reason], ended.message)
+            self._connections.closed(peer, stalled=stalled)
+
+    async def _end(
+        self,
+        context: Context,
+        ended: StreamEnded,
+        peer: str,
+        record: Callable[[StreamEnded], None],
+    ) -> StreamEnded:
+        """Give the client its status, or find it stalled; `record`s and returns the end.
+
+        A client that accepts no data cannot receive the status either, since
+        trailers follow the data. If the transport has not taken the status
+        within `status_wait`, or could not take it because a write is still
+        pending, the stream STALLED: it is recorded so at once, its
+        connection is cut when every stream on it has stalled (see
+        `Connections`), and the call waits for grpc core to finish it.
+        """
+        status = asyncio.ensure_future(context.abort(_END_CODES[ended.reason], ended.message))
+        await asyncio.wait((status,), timeout=self._limits.status_wait)
+        delivered = status.done() and isinstance(status.exception(), grpc.aio.AbortError)
+        if delivered or (status.done() and ended.reason is not EndReason.LAGGING):
+            record(ended)  # delivered, or the client had already gone
+            return ended
+        stalled = StreamEnded(
+            EndReason.STALLED,
+            f"{ended.message}; the client took not even the status, so the stream is dropped",
+        )
+        record(stalled)
+        self._connections.stalled(peer)
+        try:
+            await status  # settles when grpc core finishes the call: the cut, or the client leaving
+        except (grpc.aio.AbortError, grpc.aio.InternalError):
+            pass  # expected for a call the server itself ended
+        return stalled
 
     async def _admit_stream(self, context: Context) -> str:
         """Count a new stream against its client's limit; its key (aborts past the limit)."""
@@ -266,13 +334,11 @@ class MarketDataService:
             if not lag.lagging(task):
                 raise  # the call itself was cancelled
             task.uncancel()
-            ended = StreamEnded(
+            return StreamEnded(
                 EndReason.LAGGING,
                 f"the client accepted no data for {lag.max_lag:g} s and fell behind "
                 f"({sub.conflated_total} updates conflated); ending the stream",
             )
-            log.warning("%s", ended.message)
-            return ended
         except StreamEnded as ended:
             return ended
         finally:

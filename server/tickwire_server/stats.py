@@ -18,6 +18,7 @@ END_REASONS = {
     None: "client",
     EndReason.SHUTDOWN: "shutdown",
     EndReason.LAGGING: "lagging",
+    EndReason.STALLED: "stalled",
     EndReason.EXPIRED: "token_expired",
     EndReason.OVERFLOW: "limit",
     EndReason.BAD_REQUEST: "error",

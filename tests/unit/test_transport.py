@@ -1,0 +1,61 @@
+"""Finding and cutting a connection by its peer's address, and when a connection is cut."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+from tickwire_server import transport
+from tickwire_server.transport import Connections, peer_address, shut_sockets
+
+
+@pytest.mark.parametrize(
+    ("peer", "address"),
+    [
+        ("ipv4:127.0.0.1:5000", ("127.0.0.1", 5000)),
+        ("ipv6:[::1]:5001", ("::1", 5001)),
+        ("ipv6:%5B::1%5D:5002", ("::1", 5002)),
+        ("ipv6:[::ffff:127.0.0.1]:5003", ("127.0.0.1", 5003)),
+        ("unix:", None),
+        ("unix:/tmp/tickwire.sock", None),
+        ("ipv4:not-an-address:1", None),
+    ],
+)
+def test_peer_strings_name_tcp_addresses(peer: str, address: tuple[str, int] | None) -> None:
+    assert peer_address(peer) == address
+
+
+def test_shut_sockets_ends_the_connection_from_that_peer_only() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        cut = socket.create_connection(("127.0.0.1", port))
+        kept = socket.create_connection(("127.0.0.1", port))
+        cut_far, _ = listener.accept()
+        kept_far, _ = listener.accept()
+        with cut, kept, cut_far, kept_far:
+            assert shut_sockets({("127.0.0.1", cut.getsockname()[1])}) == 1
+            assert cut_far.recv(1) == b""  # its reads end...
+            cut.settimeout(5)
+            assert cut.recv(1) == b""  # ...and the client is told at once
+            kept_far.sendall(b"x")
+            kept.settimeout(5)
+            assert kept.recv(1) == b"x"
+
+
+async def test_a_connection_is_cut_only_once_every_stream_on_it_stalled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shut: list[set[tuple[str, int]]] = []
+    monkeypatch.setattr(transport, "shut_sockets", lambda batch: shut.append(batch) or len(batch))
+    peer, other = "ipv4:127.0.0.1:6000", "ipv4:127.0.0.1:6001"
+    connections = Connections()
+    for p in (peer, peer, other):
+        connections.opened(p)
+    assert not connections.stalled(peer)  # a healthy stream shares the connection
+    assert connections.stalled(other)
+    connections.closed(peer)  # the healthy one ends: what is left has all stalled
+    await asyncio.sleep(0.05)
+    assert shut == [{("127.0.0.1", 6001), ("127.0.0.1", 6000)}]
+    assert connections.cut_total == 2
+    assert not connections.stalled("unix:")  # no address to cut
