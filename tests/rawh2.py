@@ -76,17 +76,7 @@ class RawClient:
         With `read` its data is granted back as it arrives, as a healthy client would.
         """
         stream = self.conn.get_next_available_stream_id()
-        self.conn.send_headers(
-            stream,
-            [
-                (":method", "POST"),
-                (":scheme", "http"),
-                (":path", method),
-                (":authority", "tickwire"),
-                ("content-type", "application/grpc"),
-                ("te", "trailers"),
-            ],
-        )
+        self.conn.send_headers(stream, _headers(method))
         self.conn.send_data(stream, grpc_body(request), end_stream=end)
         self.streams[stream] = StreamSeen()
         if read:
@@ -94,6 +84,27 @@ class RawClient:
             self.conn.increment_flow_control_window(1 << 20, stream_id=stream)
         self._flush()
         return stream
+
+    async def flood(self, method: str, count: int) -> int:
+        """Open and at once reset up to `count` calls (HTTP/2 rapid reset); how many were sent.
+
+        Stops early once the server closes the connection.
+        """
+        headers = _headers(method)
+        sent = 0
+        try:
+            while sent < count and not self.closed.is_set():
+                for _ in range(min(100, count - sent)):
+                    stream = self.conn.get_next_available_stream_id()
+                    self.conn.send_headers(stream, headers)
+                    self.conn.reset_stream(stream, error_code=0x8)
+                    sent += 1
+                self._flush()
+                await self._writer.drain()
+                await asyncio.sleep(0)  # let the reader answer settings and pings, as peers do
+        except (ConnectionError, h2.exceptions.ProtocolError):
+            pass
+        return sent
 
     def reset(self, stream: int) -> None:
         """Cancel `stream` with RST_STREAM(CANCEL)."""
@@ -153,3 +164,14 @@ class RawClient:
         elif isinstance(event, h2.events.StreamReset):
             seen.reset = True
             seen.ended.set()
+
+
+def _headers(method: str) -> list[tuple[str, str]]:
+    return [
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":path", method),
+        (":authority", "tickwire"),
+        ("content-type", "application/grpc"),
+        ("te", "trailers"),
+    ]

@@ -122,6 +122,11 @@ class Settings(BaseSettings):
     max_concurrent_streams: int = Field(
         1000, ge=1, description="Streams one HTTP/2 connection may hold (MAX_CONCURRENT_STREAMS)"
     )
+    max_resets_per_second: int = Field(
+        200,
+        ge=0,
+        description="Streams a connection may reset a second before it is closed (0: no limit)",
+    )
     max_concurrent_rpcs: int = Field(
         50_000, ge=1, description="Calls open at once in all; more are RESOURCE_EXHAUSTED at once"
     )

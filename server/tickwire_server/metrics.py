@@ -18,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from tickwire_server.domain import SourceState
-from tickwire_server.stats import END_REASONS, ServerStats
+from tickwire_server.stats import CONNECTION_CLOSE_REASONS, END_REASONS, ServerStats
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,14 @@ class _Collector(Collector):
         for reason, count in sorted(s.requests_rejected.items()):
             rejected.add_metric([reason], count)
         yield rejected
+        closed = CounterMetricFamily(
+            "tickwire_connections_closed",
+            "Connections the server closed, by reason",
+            labels=["reason"],
+        )
+        for reason in CONNECTION_CLOSE_REASONS:
+            closed.add_metric([reason], s.connections_closed[reason])
+        yield closed
         yield GaugeMetricFamily(
             "tickwire_tickers_upstream",
             "Tickers held upstream for subscribers (in their release grace too)",

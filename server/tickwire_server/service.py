@@ -90,7 +90,7 @@ class MarketDataService:
         # checked often enough that lag plus the status wait stay within one heartbeat
         self._lag = LagWatch(limits.max_lag, limits.status_wait / 2)
         self._clients = ClientStreams(limits.max_streams_per_client)
-        self._connections = Connections()
+        self._connections = Connections(self._stats)
 
     # Streams --------------------------------------------------------------
 

@@ -24,6 +24,8 @@ END_REASONS = {
     EndReason.BAD_REQUEST: "error",
     EndReason.INTERNAL: "error",
 }
+# Why the server closed a connection, as `tickwire_connections_closed_total{reason}` names it.
+CONNECTION_CLOSE_REASONS = ("stalled", "rapid_reset")
 LAG_SAMPLE = 1 / 16  # share of flushes whose delivery lag is observed
 
 
@@ -44,6 +46,7 @@ class ServerStats:
     frames_sent: int = 0
     bytes_sent: int = 0
     requests_rejected: collections.Counter[str] = field(default_factory=collections.Counter)
+    connections_closed: collections.Counter[str] = field(default_factory=collections.Counter)
     lag: Observes | None = None  # a histogram, while metrics are exported
 
     def opened(self, rpc: str) -> None:

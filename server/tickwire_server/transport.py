@@ -26,7 +26,15 @@ import os
 import socket
 import stat
 import struct
+import threading
+import time
 import urllib.parse
+from dataclasses import dataclass
+
+from grpc_channelz.v1 import channelz_pb2
+from grpc_channelz.v1.channelz import ChannelzServicer  # type: ignore[attr-defined]  # no __all__
+
+from tickwire_server.stats import ServerStats
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +98,12 @@ def shut_sockets(addresses: set[tuple[str, int]]) -> int:
 class Connections:
     """Counts each connection's open and stalled streams; cuts a connection once all stalled."""
 
-    def __init__(self) -> None:
+    def __init__(self, stats: ServerStats) -> None:
+        self._stats = stats
         self._open: dict[str, int] = {}
         self._stalled: dict[str, int] = {}
         self._pending: set[tuple[str, int]] = set()
         self._cutting: asyncio.Task[None] | None = None
-        self.cut_total = 0
 
     def opened(self, peer: str) -> None:
         self._open[peer] = self._open.get(peer, 0) + 1
@@ -137,4 +145,159 @@ class Connections:
         await asyncio.sleep(0)  # let the other stalls of this check join the batch
         while self._pending:
             batch, self._pending = self._pending, set()
-            self.cut_total += await asyncio.to_thread(shut_sockets, batch)
+            shut = await asyncio.to_thread(shut_sockets, batch)
+            self._stats.connections_closed["stalled"] += shut
+
+
+class _ChannelzContext:
+    """What a channelz read needs of a servicer context: an error ends the read."""
+
+    def set_code(self, code: object) -> None:
+        raise LookupError(code)
+
+    def set_details(self, details: str) -> None:  # pragma: no cover - set_code raised first
+        pass
+
+
+class ResetGuard:
+    """Cuts connections that reset streams faster than `limit` a second (HTTP/2 rapid reset).
+
+    grpc core counts, per server and per connection, the streams that ended
+    in failure, which a client's RST_STREAM is; channelz reads them out.
+    Every `every` seconds the guard reads the server-wide count: one small
+    read, whatever the number of connections. Only when that count rose by
+    more than the budget (`limit` a second, plus `limit` at once) does it
+    read every connection's count, twice, `every` apart, and cut the
+    connections whose own count rose by more than the budget in between
+    (grpc.aio cannot send one of them a GOAWAY).
+    """
+
+    def __init__(self, limit: int, stats: ServerStats, every: float = 0.25) -> None:
+        self.limit = limit
+        self.every = every
+        self._stats = stats
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def budget(self) -> float:
+        """Failed streams allowed in one look: `limit` a second, plus a burst of `limit`."""
+        return self.limit * (1 + self.every)
+
+    def start(self) -> None:
+        """Look from a thread of its own: a flood keeps the event loop too busy to look in time."""
+        self._thread = threading.Thread(target=self._run, name="rapid-reset guard", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        failed = _calls_failed()
+        looked: tuple[float, dict[int, _Counts]] | None = None
+        while not self._stop.wait(self.every):
+            previous, failed = failed, _calls_failed()
+            if failed - previous <= self.budget:
+                looked = None  # quiet again: the next high rate starts afresh
+                continue
+            # Each connection's count: slow under a flood (grpc core answers it between
+            # frames), so each look is compared with the previous one, however long ago.
+            log.debug(
+                "%d calls failed in %g s; reading each connection's", failed - previous, self.every
+            )
+            counts, now = _connection_counts(), time.monotonic()
+            if looked is not None:
+                then, before = looked
+                allowed = self.limit * (1 + now - then)
+                offenders = {
+                    c.address
+                    for socket_id, c in counts.items()
+                    if (b := before.get(socket_id)) is not None and _resetting(b, c, allowed)
+                }
+                if offenders:
+                    self._cut(offenders)
+            looked = (now, counts)
+            failed = _calls_failed()
+
+    def _cut(self, offenders: set[tuple[str, int]]) -> None:
+        shut = shut_sockets(offenders)
+        self._stats.connections_closed["rapid_reset"] += shut  # the only writer of this key
+        log.warning(
+            "closed %d connection(s) resetting more than %d streams a second: %s",
+            shut,
+            self.limit,
+            ", ".join(f"{host}:{port}" for host, port in sorted(offenders)),
+        )
+
+
+def _servers() -> list[channelz_pb2.Server]:
+    servers: list[channelz_pb2.Server] = []
+    start = 0
+    while True:
+        page = ChannelzServicer.GetServers(
+            channelz_pb2.GetServersRequest(start_server_id=start), _ChannelzContext()
+        )
+        servers.extend(page.server)
+        if page.end or not page.server:
+            return servers
+        start = page.server[-1].ref.server_id + 1
+
+
+def _calls_failed() -> int:
+    """Calls that ended in failure, on every server of this process."""
+    return sum(server.data.calls_failed for server in _servers())
+
+
+@dataclass(frozen=True, slots=True)
+class _Counts:
+    """What grpc core has counted on one connection so far."""
+
+    address: tuple[str, int]
+    failed: int  # streams that ended in failure: reset by the client, or cancelled
+    sent: int  # messages sent
+
+
+def _resetting(before: _Counts, after: _Counts, allowed: float) -> bool:
+    """Streams failed past `allowed` in between, most of them before they were sent anything.
+
+    The second test spares a proxy whose many clients leave at once: their
+    streams had been served. Reset streams in a flood never are.
+    """
+    failed = after.failed - before.failed
+    return failed > allowed and failed > after.sent - before.sent
+
+
+def _connection_counts() -> dict[int, _Counts]:
+    """Each TCP connection's peer address and counts, by channelz socket id."""
+    counts: dict[int, _Counts] = {}
+    for server in _servers():
+        start = 0
+        while True:
+            try:
+                page = ChannelzServicer.GetServerSockets(
+                    channelz_pb2.GetServerSocketsRequest(
+                        server_id=server.ref.server_id, start_socket_id=start
+                    ),
+                    _ChannelzContext(),
+                )
+            except LookupError:
+                break  # the server stopped meanwhile
+            for ref in page.socket_ref:
+                address = peer_address(ref.name.rpartition(" ")[2])
+                if address is None:
+                    continue
+                try:
+                    socket_data = ChannelzServicer.GetSocket(
+                        channelz_pb2.GetSocketRequest(socket_id=ref.socket_id), _ChannelzContext()
+                    ).socket.data
+                except LookupError:
+                    continue  # closed meanwhile
+                counts[ref.socket_id] = _Counts(
+                    address, socket_data.streams_failed, socket_data.messages_sent
+                )
+            if page.end or not page.socket_ref:
+                break
+            start = page.socket_ref[-1].socket_id + 1
+    return counts

@@ -3,49 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import signal
 import socket
-import sys
 from pathlib import Path
 
 import grpc
+from processes import served_target, spawn
 
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import market_data_pb2_grpc as rpc
 
-SERVING = re.compile(rb"tickwire serving on (\S+) \(source: (\w+)\)")
-
-
-async def _spawn(*args: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tickwire_server",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **(env or {})},
-    )
-
-
-async def _target(process: asyncio.subprocess.Process) -> str:
-    assert process.stdout is not None
-    async with asyncio.timeout(20):
-        line = await process.stdout.readline()
-    match = SERVING.search(line)
-    assert match, line
-    return match.group(1).decode()
-
 
 async def test_serves_until_sigterm_then_shuts_down_cleanly(tmp_path: Path) -> None:
-    process = await _spawn(
+    process = await spawn(
         "--port", "0", "--interval", "0.05", "--tickers", "aapl,BRK.B",
         env={"TICKWIRE_SEED": "3", "TICKWIRE_PORT": "1"},  # the flag wins over the variable
     )  # fmt: skip
     try:
-        target = await _target(process)
+        target = await served_target(process)
         async with grpc.aio.insecure_channel(target) as channel:
             stub = rpc.MarketDataStub(channel)
             listed = await stub.ListTickers(pb.ListTickersRequest(), timeout=5)
@@ -73,7 +48,7 @@ async def test_serves_until_sigterm_then_shuts_down_cleanly(tmp_path: Path) -> N
 
 
 async def test_bad_settings_exit_2_with_one_clear_line() -> None:
-    process = await _spawn("--port", "70000", env={"TICKWIRE_TICKERS": "AAPL,no good"})
+    process = await spawn("--port", "70000", env={"TICKWIRE_TICKERS": "AAPL,no good"})
     async with asyncio.timeout(20):
         _, stderr = await process.communicate()
     assert process.returncode == 2
@@ -88,7 +63,7 @@ async def test_a_port_in_use_exits_1_with_a_clear_message() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        process = await _spawn("--port", str(port))
+        process = await spawn("--port", str(port))
         async with asyncio.timeout(20):
             _, stderr = await process.communicate()
     assert process.returncode == 1

@@ -28,6 +28,7 @@ NAMES = {
     "tickwire_source_state",
     "tickwire_upstream_errors",
     "tickwire_delivery_lag_seconds",
+    "tickwire_connections_closed",
 }
 
 

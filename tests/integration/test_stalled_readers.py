@@ -46,6 +46,7 @@ async def test_a_stream_stalled_in_http2_flow_control_is_ended_and_its_connectio
         # ended within max_lag plus one heartbeat, with room for a loaded machine
         assert took < MAX_LAG + HEARTBEAT + 2.0
         assert server.server.hub.subscriber_count() == 0  # its memory is released
+        assert server.server.stats.connections_closed["stalled"] == 1
         async with asyncio.timeout(5):  # the client is told: never left open
             await raw.streams[stream].ended.wait()
         assert raw.closed.is_set() or raw.streams[stream].reset

@@ -6,7 +6,9 @@ import asyncio
 import socket
 
 import pytest
+
 from tickwire_server import transport
+from tickwire_server.stats import ServerStats
 from tickwire_server.transport import Connections, peer_address, shut_sockets
 
 
@@ -47,9 +49,15 @@ async def test_a_connection_is_cut_only_once_every_stream_on_it_stalled(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     shut: list[set[tuple[str, int]]] = []
-    monkeypatch.setattr(transport, "shut_sockets", lambda batch: shut.append(batch) or len(batch))
+
+    def shut_sockets(batch: set[tuple[str, int]]) -> int:
+        shut.append(batch)
+        return len(batch)
+
+    monkeypatch.setattr(transport, "shut_sockets", shut_sockets)
     peer, other = "ipv4:127.0.0.1:6000", "ipv4:127.0.0.1:6001"
-    connections = Connections()
+    stats = ServerStats()
+    connections = Connections(stats)
     for p in (peer, peer, other):
         connections.opened(p)
     assert not connections.stalled(peer)  # a healthy stream shares the connection
@@ -57,5 +65,5 @@ async def test_a_connection_is_cut_only_once_every_stream_on_it_stalled(
     connections.closed(peer)  # the healthy one ends: what is left has all stalled
     await asyncio.sleep(0.05)
     assert shut == [{("127.0.0.1", 6001), ("127.0.0.1", 6000)}]
-    assert connections.cut_total == 2
+    assert stats.connections_closed["stalled"] == 2
     assert not connections.stalled("unix:")  # no address to cut

@@ -1,0 +1,89 @@
+"""tickwire-server in a process of its own, as users run it, with what /proc says of it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+SERVING = re.compile(rb"tickwire serving on (\S+) \(source: (\w+)\)")
+
+
+async def spawn(*args: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
+    """Start `python -m tickwire_server` with `args`; stdout and stderr piped."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tickwire_server",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+
+
+async def served_target(process: asyncio.subprocess.Process) -> str:
+    """The target the process printed once serving."""
+    assert process.stdout is not None
+    async with asyncio.timeout(20):
+        line = await process.stdout.readline()
+    match = SERVING.search(line)
+    assert match, line
+    return match.group(1).decode()
+
+
+@dataclass
+class Spawned:
+    """A running server process: its target, and its memory, descriptors and threads."""
+
+    process: asyncio.subprocess.Process
+    target: str
+
+    def _status(self, key: str) -> int:
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+        raise KeyError(key)
+
+    def rss_mb(self) -> float:
+        return self._status("VmRSS") / 1024
+
+    def threads(self) -> int:
+        return self._status("Threads")
+
+    def fds(self) -> int:
+        return len(os.listdir(f"/proc/{self.process.pid}/fd"))
+
+    def alive(self) -> bool:
+        return self.process.returncode is None
+
+
+@contextlib.asynccontextmanager
+async def spawned_server(*args: str) -> AsyncIterator[Spawned]:
+    """Serve on a free loopback port with `args`; SIGTERM and wait at the end."""
+    process = await spawn("--host", "127.0.0.1", "--port", "0", *args)
+    drain: asyncio.Task[None] | None = None
+    try:
+        target = await served_target(process)
+        # Nothing reads stderr; drain it so the server never blocks on a full pipe.
+        drain = asyncio.create_task(_drain(process))
+        yield Spawned(process, target)
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(30):
+                await process.wait()
+        if drain is not None:
+            drain.cancel()
+
+
+async def _drain(process: asyncio.subprocess.Process) -> None:
+    assert process.stderr is not None
+    while await process.stderr.read(65536):
+        pass
