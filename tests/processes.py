@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import re
+import resource
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -14,8 +15,18 @@ from dataclasses import dataclass
 SERVING = re.compile(rb"tickwire serving on (\S+) \(source: (\w+)\)")
 
 
-async def spawn(*args: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
-    """Start `python -m tickwire_server` with `args`; stdout and stderr piped."""
+async def spawn(
+    *args: str, env: dict[str, str] | None = None, open_files: int | None = None
+) -> asyncio.subprocess.Process:
+    """Start `python -m tickwire_server` with `args`; stdout and stderr piped.
+
+    `open_files` sets both open-file limits, so the server cannot raise its own.
+    """
+
+    def limit() -> None:
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -24,6 +35,7 @@ async def spawn(*args: str, env: dict[str, str] | None = None) -> asyncio.subpro
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env={**os.environ, **(env or {})},
+        preexec_fn=limit,
     )
 
 
@@ -65,9 +77,9 @@ class Spawned:
 
 
 @contextlib.asynccontextmanager
-async def spawned_server(*args: str) -> AsyncIterator[Spawned]:
+async def spawned_server(*args: str, open_files: int | None = None) -> AsyncIterator[Spawned]:
     """Serve on a free loopback port with `args`; SIGTERM and wait at the end."""
-    process = await spawn("--host", "127.0.0.1", "--port", "0", *args)
+    process = await spawn("--host", "127.0.0.1", "--port", "0", *args, open_files=open_files)
     drain: asyncio.Task[None] | None = None
     try:
         target = await served_target(process)

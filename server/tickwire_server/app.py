@@ -222,7 +222,9 @@ def server_options(s: Settings) -> list[tuple[str, int]]:
         # Client pings: accepted this often (tickwire's clients ping less often).
         ("grpc.http2.min_recv_ping_interval_without_data_ms", ms(s.min_client_ping_interval)),
         ("grpc.http2.min_ping_interval_without_data_ms", ms(s.min_client_ping_interval)),
-        # Connections do not live for ever: idle ones close, old ones are told to reconnect.
+        # Connections do not live for ever: silent new ones and idle ones close, old
+        # ones are told to reconnect. Each holds a descriptor until then.
+        ("grpc.server_handshake_timeout_ms", ms(s.handshake_timeout)),
         ("grpc.max_connection_idle_ms", ms(s.max_connection_idle)),
         ("grpc.max_connection_age_ms", ms(s.max_connection_age)),
         ("grpc.max_connection_age_grace_ms", ms(s.max_connection_age_grace)),

@@ -110,6 +110,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Shortest interval between client pings the server accepts (GOAWAY below)",
     )
+    handshake_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a new connection gets to finish its TLS and HTTP/2 handshake",
+    )
     max_connection_idle: float = Field(
         300.0, gt=0, description="Seconds a connection with no call open may stay"
     )

@@ -8,6 +8,11 @@ import resource
 import struct
 import sys
 
+import grpc
+from processes import spawned_server
+
+from tickwire.v1 import market_data_pb2 as pb
+from tickwire.v1 import market_data_pb2_grpc as rpc
 from tickwire_server.testing import serve_in_process
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -97,3 +102,25 @@ async def test_tickwire_server_raises_its_open_file_limit_at_start() -> None:
     text = line.decode()
     expected = hard if hard != resource.RLIM_INFINITY else 1 << 20
     assert f"soft limit {lowered}, now {expected}" in text
+
+
+async def test_connections_hoarding_every_descriptor_lock_no_one_out_for_long() -> None:
+    """Past the open-file limit, connections that never speak are closed and newcomers get in."""
+    async with spawned_server("--handshake-timeout", "1", open_files=128) as server:
+        host, _, port = server.target.rpartition(":")
+        hoard = [await asyncio.open_connection(host, int(port)) for _ in range(200)]
+        # The server holds all the descriptors it may; the rest wait to be accepted.
+        try:
+            async with grpc.aio.insecure_channel(server.target) as channel:
+                status = await rpc.MarketDataStub(channel).GetMarketStatus(
+                    pb.GetMarketStatusRequest(), timeout=30, wait_for_ready=True
+                )
+            assert status.status.market
+            async with asyncio.timeout(30):  # every hoarded connection was closed by the server
+                for reader, _ in hoard:
+                    while await reader.read(65536):
+                        pass
+        finally:
+            for _, writer in hoard:
+                writer.close()
+        assert server.alive()
