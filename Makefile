@@ -9,7 +9,7 @@ GEN    := clients/python
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock lock-check proto proto-check lint buf-lint typecheck test check run clean bench bench-quick
+.PHONY: help install lock lock-check proto proto-check lint buf-lint typecheck test soak check run clean bench bench-quick
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -69,6 +69,9 @@ typecheck: $(VENV)/.installed ## mypy --strict on the server and the client, loo
 
 test: install ## Run every test suite
 	$(PY) -m pytest $(ARGS)
+
+soak: install ## Attack a real server for minutes (< 10 min); figures in bench/results/soak.json
+	SOAK=full $(PY) -m pytest tests/soak -o timeout=600 -p no:randomly -q $(ARGS)
 
 check: lint typecheck proto-check lock-check test ## lint + typecheck + proto-check + lock-check + test
 

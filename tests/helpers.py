@@ -235,3 +235,12 @@ class StateLog:
                 assert not closed, f"closed while waiting for {state}: {closed[0].reason}"
                 self._changed.clear()
                 await self._changed.wait()
+
+
+async def eventually(check: Callable[[], bool], wait: float = DEFAULT_WAIT) -> None:
+    """Wait until `check()` holds, for state no event announces; fail after `wait` seconds."""
+    async with asyncio.timeout(wait):
+        while True:
+            if check():
+                return
+            await asyncio.sleep(0.02)

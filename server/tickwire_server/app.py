@@ -112,7 +112,7 @@ class TickwireServer:
             raise
         await server.start()
         if s.metrics_port is not None:
-            self.metrics = Metrics(self.stats, self.hub, self.source)
+            self.metrics = Metrics(self.stats, self.hub, self.source, asyncio.get_running_loop())
             try:
                 self.metrics.serve(s.metrics_host, s.metrics_port)
             except OSError as exc:

@@ -8,6 +8,7 @@ delivery lag. Names are fixed: dashboards and alerts are built on them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Iterator
@@ -28,8 +29,10 @@ LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5
 class _Collector(Collector):
     """Reads the stats, the hub and the source when a scrape asks."""
 
-    def __init__(self, stats: ServerStats, hub: Any, source: Any) -> None:
-        self._stats, self._hub, self._source = stats, hub, source
+    def __init__(
+        self, stats: ServerStats, hub: Any, source: Any, loop: asyncio.AbstractEventLoop | None
+    ) -> None:
+        self._stats, self._hub, self._source, self._loop = stats, hub, source, loop
 
     def collect(self) -> Iterator[Any]:
         s = self._stats
@@ -86,14 +89,26 @@ class _Collector(Collector):
         for kind, count in sorted(getattr(self._source, "upstream_errors", {}).items()):
             errors.add_metric([kind], count)
         yield errors
+        if self._loop is not None:  # all_tasks copes with the loop's thread changing the set
+            yield GaugeMetricFamily(
+                "tickwire_tasks",
+                "asyncio tasks in the server's event loop",
+                value=len(asyncio.all_tasks(self._loop)),
+            )
 
 
 class Metrics:
     """The Prometheus registry of one server, served over HTTP by `serve`."""
 
-    def __init__(self, stats: ServerStats, hub: Any, source: Any) -> None:
+    def __init__(
+        self,
+        stats: ServerStats,
+        hub: Any,
+        source: Any,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(_Collector(stats, hub, source))
+        self.registry.register(_Collector(stats, hub, source, loop))
         stats.lag = Histogram(
             "tickwire_delivery_lag_seconds",
             "Publish to frame written, sampled per flush",

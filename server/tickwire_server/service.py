@@ -156,8 +156,10 @@ class MarketDataService:
             ended = await run(session)
             tickers = len(sub.tickers)
             session.close()
-            ended = await self._end(context, ended, peer, lambda e: record.close(tickers, e))
-            recorded, stalled = True, ended.reason is EndReason.STALLED
+            ended, stalled = await self._end(
+                context, ended, peer, lambda e: record.close(tickers, e)
+            )
+            recorded = True
         finally:
             if not recorded:  # the client went away, or a bug
                 record.close(len(sub.tickers), ended)
@@ -171,33 +173,43 @@ class MarketDataService:
         ended: StreamEnded,
         peer: str,
         record: Callable[[StreamEnded], None],
-    ) -> StreamEnded:
-        """Give the client its status, or find it stalled; `record`s and returns the end.
+    ) -> tuple[StreamEnded, bool]:
+        """Give the client its status, or find it stalled; `record` the end.
+
+        Returns the end and whether the stream was counted stalled on its
+        connection (see `Connections`, which cuts a connection whose streams
+        all stalled).
 
         A client that accepts no data cannot receive the status either, since
         trailers follow the data. If the transport has not taken the status
-        within `status_wait`, or could not take it because a write is still
-        pending, the stream STALLED: it is recorded so at once, its
-        connection is cut when every stream on it has stalled (see
-        `Connections`), and the call waits for grpc core to finish it.
+        within `status_wait`, the stream STALLED: it is recorded so at once.
+        A client that merely paused still gets its status when it reads
+        again within another `max_lag`; past that, or at once when the
+        status cannot be sent at all (a write still pending), it counts as
+        stalled on its connection. The call then waits for grpc core to
+        finish it: the cut, or the client leaving.
         """
         status = asyncio.ensure_future(context.abort(_END_CODES[ended.reason], ended.message))
         await asyncio.wait((status,), timeout=self._limits.status_wait)
         delivered = status.done() and isinstance(status.exception(), grpc.aio.AbortError)
         if delivered or (status.done() and ended.reason is not EndReason.LAGGING):
             record(ended)  # delivered, or the client had already gone
-            return ended
+            return ended, False
         stalled = StreamEnded(
             EndReason.STALLED,
             f"{ended.message}; the client took not even the status, so the stream is dropped",
         )
         record(stalled)
-        self._connections.stalled(peer)
+        if not status.done():
+            await asyncio.wait((status,), timeout=self._limits.max_lag)
+        cut = not status.done() or not isinstance(status.exception(), grpc.aio.AbortError)
+        if cut:
+            self._connections.stalled(peer)
         try:
-            await status  # settles when grpc core finishes the call: the cut, or the client leaving
+            await status
         except (grpc.aio.AbortError, grpc.aio.InternalError):
             pass  # expected for a call the server itself ended
-        return stalled
+        return stalled, cut
 
     async def _admit_stream(self, context: Context) -> str:
         """Count a new stream against its client's limit; its key (aborts past the limit)."""

@@ -29,6 +29,7 @@ NAMES = {
     "tickwire_upstream_errors",
     "tickwire_delivery_lag_seconds",
     "tickwire_connections_closed",
+    "tickwire_tasks",
 }
 
 
