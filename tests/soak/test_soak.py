@@ -29,6 +29,13 @@ NEVER = {grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL}
 STREAM_PRICES = "/tickwire.v1.MarketData/StreamPrices"
 OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
 
+
+async def _read_to_end(call: Any) -> None:
+    """Read a stream opened with read() until it ends (raising its status if not OK)."""
+    while await call.read() is not grpc.aio.EOF:  # type: ignore[attr-defined]
+        pass
+
+
 # Fuzzing -------------------------------------------------------------------
 
 _text = st.text(max_size=40)
@@ -195,8 +202,7 @@ async def test_stalled_readers_at_every_layer(attack: Attack) -> None:
             for channel, call in paused:
                 try:
                     async with asyncio.timeout(30):
-                        while await call.read() is not grpc.aio.EOF:
-                            pass
+                        await _read_to_end(call)
                 except grpc.aio.AioRpcError as error:
                     codes[error.code().name] += 1
                 await channel.close(None)
@@ -373,8 +379,7 @@ async def test_shutdown_under_load(figures: dict[str, Any]) -> None:
 
         async def drain(call: Any) -> None:
             try:
-                while await call.read() is not grpc.aio.EOF:
-                    pass
+                await _read_to_end(call)
                 codes["OK"] += 1
             except grpc.aio.AioRpcError as error:
                 codes[error.code().name] += 1
