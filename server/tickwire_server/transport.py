@@ -19,6 +19,7 @@ address. `grpc.aio`'s peer strings name TCP peers as `ipv4:host:port` or
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import ipaddress
 import logging
@@ -104,6 +105,7 @@ class Connections:
         self._stalled: dict[str, int] = {}
         self._pending: set[tuple[str, int]] = set()
         self._cutting: asyncio.Task[None] | None = None
+        self._cutter: concurrent.futures.ThreadPoolExecutor | None = None  # one thread, once needed
 
     def opened(self, peer: str) -> None:
         self._open[peer] = self._open.get(peer, 0) + 1
@@ -145,7 +147,10 @@ class Connections:
         await asyncio.sleep(0)  # let the other stalls of this check join the batch
         while self._pending:
             batch, self._pending = self._pending, set()
-            shut = await asyncio.to_thread(shut_sockets, batch)
+            if self._cutter is None:
+                self._cutter = concurrent.futures.ThreadPoolExecutor(1, "tickwire-cut")
+            loop = asyncio.get_running_loop()
+            shut = await loop.run_in_executor(self._cutter, shut_sockets, batch)
             self._stats.connections_closed["stalled"] += shut
 
 
