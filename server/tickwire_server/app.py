@@ -25,7 +25,6 @@ from tickwire_server.service import SERVICE_NAME, MarketDataService, StreamLimit
 from tickwire_server.sources import build_source
 from tickwire_server.sources.base import PriceSource
 from tickwire_server.stats import ServerStats
-from tickwire_server.transport import ResetGuard
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +63,6 @@ class TickwireServer:
         self._server: grpc.aio.Server | None = None
         self._stopped = False
         self._health_updates: set[asyncio.Task[None]] = set()
-        self._guard: ResetGuard | None = None
         self.target = ""
 
     async def start(self) -> str:
@@ -86,6 +84,7 @@ class TickwireServer:
             request_burst=s.request_burst,
             max_streams_per_client=s.max_streams_per_client,
             snapshot_page_size=s.snapshot_page_size,
+            max_resets_per_second=s.max_resets_per_second,
         )
         service = MarketDataService(self.hub, self.cache, self.source, limits, self.stats)
         server.add_generic_rpc_handlers((handler(service),))
@@ -120,9 +119,6 @@ class TickwireServer:
                 self._server = None
                 await self.source.stop()
                 raise ConfigError(f"cannot serve metrics on port {s.metrics_port}: {exc}") from exc
-        if s.max_resets_per_second:
-            self._guard = ResetGuard(s.max_resets_per_second, self.stats)
-            self._guard.start()
         drain_completion_notices(asyncio.get_running_loop())
         await self._set_health(self.hub.status)
         log.info("tickwire serving %s from the %s source", self.target, self.source.name)
@@ -133,8 +129,6 @@ class TickwireServer:
         if self._server is None or self._stopped:
             return
         self._stopped = True
-        if self._guard is not None:
-            await asyncio.to_thread(self._guard.stop)
         await self._health.enter_graceful_shutdown()
         self.hub.close()
         await self._server.stop(self.settings.shutdown_grace if grace is None else grace)

@@ -60,6 +60,7 @@ class StreamLimits:
     request_burst: int = 20
     max_streams_per_client: int = 1000
     snapshot_page_size: int = 1000
+    max_resets_per_second: int = 200
 
     @property
     def status_wait(self) -> float:
@@ -90,7 +91,7 @@ class MarketDataService:
         # checked often enough that lag plus the status wait stay within one heartbeat
         self._lag = LagWatch(limits.max_lag, limits.status_wait / 2)
         self._clients = ClientStreams(limits.max_streams_per_client)
-        self._connections = Connections(self._stats)
+        self._connections = Connections(self._stats, limits.max_resets_per_second)
 
     # Streams --------------------------------------------------------------
 
@@ -165,7 +166,9 @@ class MarketDataService:
                 record.close(len(sub.tickers), ended)
             session.close()
             self._clients.close(client)
-            self._connections.closed(peer, stalled=stalled)
+            # A stream the client cancelled before it was sent anything is a reset.
+            reset = ended is None and sub.frames_written == 0
+            self._connections.closed(peer, stalled=stalled, reset=reset)
 
     async def _end(
         self,
@@ -335,6 +338,7 @@ class MarketDataService:
                 lag.idle(task)
                 # Counted once per flush, whatever the number of updates in it.
                 stats.frames_sent += len(frames)
+                sub.frames_written += len(frames)
                 if sub.drained != drained:
                     stats.updates_sent += sub.drained - drained
                     drained = sub.drained

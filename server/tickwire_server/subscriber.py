@@ -32,6 +32,7 @@ class Subscriber:
         "_tickers",
         "releasing",
         "drained",
+        "frames_written",
         "waiting_since",
         "_conflated_sent",
         "_prices",
@@ -56,6 +57,7 @@ class Subscriber:
         self._tickers: set[str] = set()
         self.releasing = 0  # tickers this stream released that are still upstream (hub-kept)
         self.drained = 0  # price updates taken out to send, over the stream's life
+        self.frames_written = 0  # counted by the send loop, once per flush
         self.waiting_since = 0.0  # monotonic time the oldest pending price arrived (0: none)
         self._conflated_sent = 0
         self._prices: dict[str, bytes] = {}

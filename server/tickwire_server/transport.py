@@ -1,4 +1,4 @@
-"""Connections: which streams share an HTTP/2 connection, and cutting one whose streams all stalled.
+"""Connections: which streams share an HTTP/2 connection, and cutting the ones that abuse it.
 
 A stream whose client stops accepting data below gRPC (a closed HTTP/2
 window, a full TCP buffer) cannot be told anything: its status waits behind
@@ -11,7 +11,8 @@ stream that shares its connection with healthy streams is left to the
 connection's age limit, so that one bad stream never cuts the others
 (a proxy multiplexes many clients on one connection).
 
-Only TCP peers can be cut: every unix-socket peer has the same empty
+The same cut closes a connection that resets streams flat out (see
+`Connections`). Only TCP peers can be cut: every unix-socket peer has the same empty
 address. `grpc.aio`'s peer strings name TCP peers as `ipv4:host:port` or
 `ipv6:[host]:port`.
 """
@@ -27,13 +28,8 @@ import os
 import socket
 import stat
 import struct
-import threading
 import time
 import urllib.parse
-from dataclasses import dataclass
-
-from grpc_channelz.v1 import channelz_pb2
-from grpc_channelz.v1.channelz import ChannelzServicer  # type: ignore[attr-defined]  # no __all__
 
 from tickwire_server.stats import ServerStats
 
@@ -97,21 +93,36 @@ def shut_sockets(addresses: set[tuple[str, int]]) -> int:
 
 
 class Connections:
-    """Counts each connection's open and stalled streams; cuts a connection once all stalled."""
+    """Each connection's open, stalled and reset streams; cuts the connections that abuse them.
 
-    def __init__(self, stats: ServerStats) -> None:
+    A connection is cut once every stream on it has stalled, or once its
+    client has reset more than `max_resets` streams within one second
+    (HTTP/2 rapid reset: streams opened and cancelled before they were sent
+    anything). grpc core already refuses streams past MAX_CONCURRENT_STREAMS
+    while the server finishes the cancelled ones; what it lacks, and
+    grpc.aio cannot do for one connection, is closing a connection that
+    keeps at it.
+    """
+
+    def __init__(self, stats: ServerStats, max_resets: int = 0) -> None:
         self._stats = stats
+        self.max_resets = max_resets  # a second; 0: no limit
         self._open: dict[str, int] = {}
         self._stalled: dict[str, int] = {}
-        self._pending: set[tuple[str, int]] = set()
+        self._resets: dict[str, tuple[float, int]] = {}  # peer: (second began, resets in it)
+        self._pending: dict[tuple[str, int], str] = {}  # address to cut: why
         self._cutting: asyncio.Task[None] | None = None
         self._cutter: concurrent.futures.ThreadPoolExecutor | None = None  # one thread, once needed
 
     def opened(self, peer: str) -> None:
         self._open[peer] = self._open.get(peer, 0) + 1
 
-    def closed(self, peer: str, *, stalled: bool = False) -> None:
-        """A stream on `peer` is over for the server (`stalled`: one counted by `stalled`)."""
+    def closed(self, peer: str, *, stalled: bool = False, reset: bool = False) -> None:
+        """A stream on `peer` is over for the server.
+
+        `stalled`: it was counted by `stalled`; `reset`: the client cancelled
+        it before it was sent anything.
+        """
         left = self._open[peer] - 1
         if left:
             self._open[peer] = left
@@ -123,6 +134,8 @@ class Connections:
                 self._stalled[peer] = count
             else:
                 del self._stalled[peer]
+        if reset and self.max_resets:
+            self._reset(peer)
         self._check(peer)
 
     def stalled(self, peer: str) -> bool:
@@ -130,179 +143,50 @@ class Connections:
         self._stalled[peer] = self._stalled.get(peer, 0) + 1
         return self._check(peer)
 
+    def _reset(self, peer: str) -> None:
+        now = time.monotonic()
+        began, count = self._resets.get(peer, (now, 0))
+        if now - began >= 1.0:
+            began, count = now, 0
+        if count + 1 > self.max_resets:
+            del self._resets[peer]
+            self._queue(peer, "rapid_reset")
+            return
+        self._resets[peer] = (began, count + 1)
+        if len(self._resets) > 4096:  # forget the peers whose second is over
+            self._resets = {p: v for p, v in self._resets.items() if now - v[0] < 1.0}
+
     def _check(self, peer: str) -> bool:
         stalled = self._stalled.get(peer, 0)
         if not stalled or stalled < self._open.get(peer, 0):
             return False
+        return self._queue(peer, "stalled")
+
+    def _queue(self, peer: str, reason: str) -> bool:
         address = peer_address(peer)
         if address is None:
             return False
-        self._pending.add(address)
+        self._pending.setdefault(address, reason)
         if self._cutting is None or self._cutting.done():
-            self._cutting = asyncio.create_task(self._cut(), name="cut stalled connections")
+            self._cutting = asyncio.create_task(self._cut(), name="cut connections")
         return True
 
     async def _cut(self) -> None:
         """Shut every pending connection in one scan of the descriptors, off the loop."""
-        await asyncio.sleep(0)  # let the other stalls of this check join the batch
+        await asyncio.sleep(0)  # let the other cuts of this turn join the batch
+        loop = asyncio.get_running_loop()
         while self._pending:
-            batch, self._pending = self._pending, set()
+            batch, self._pending = self._pending, {}
             if self._cutter is None:
                 self._cutter = concurrent.futures.ThreadPoolExecutor(1, "tickwire-cut")
-            loop = asyncio.get_running_loop()
-            shut = await loop.run_in_executor(self._cutter, shut_sockets, batch)
-            self._stats.connections_closed["stalled"] += shut
-
-
-class _ChannelzContext:
-    """What a channelz read needs of a servicer context: an error ends the read."""
-
-    def set_code(self, code: object) -> None:
-        raise LookupError(code)
-
-    def set_details(self, details: str) -> None:  # pragma: no cover - set_code raised first
-        pass
-
-
-class ResetGuard:
-    """Cuts connections that reset streams faster than `limit` a second (HTTP/2 rapid reset).
-
-    grpc core counts, per server and per connection, the streams that ended
-    in failure, which a client's RST_STREAM is; channelz reads them out.
-    Every `every` seconds the guard reads the server-wide count: one small
-    read, whatever the number of connections. Only when that count rose by
-    more than the budget (`limit` a second, plus `limit` at once) does it
-    read every connection's count, twice, `every` apart, and cut the
-    connections whose own count rose by more than the budget in between
-    (grpc.aio cannot send one of them a GOAWAY).
-    """
-
-    def __init__(self, limit: int, stats: ServerStats, every: float = 0.25) -> None:
-        self.limit = limit
-        self.every = every
-        self._stats = stats
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    @property
-    def budget(self) -> float:
-        """Failed streams allowed in one look: `limit` a second, plus a burst of `limit`."""
-        return self.limit * (1 + self.every)
-
-    def start(self) -> None:
-        """Look from a thread of its own: a flood keeps the event loop too busy to look in time."""
-        self._thread = threading.Thread(target=self._run, name="rapid-reset guard", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-
-    def _run(self) -> None:
-        failed = _calls_failed()
-        looked: tuple[float, dict[int, _Counts]] | None = None
-        while not self._stop.wait(self.every):
-            previous, failed = failed, _calls_failed()
-            if failed - previous <= self.budget:
-                looked = None  # quiet again: the next high rate starts afresh
-                continue
-            # Each connection's count: slow under a flood (grpc core answers it between
-            # frames), so each look is compared with the previous one, however long ago.
-            log.debug(
-                "%d calls failed in %g s; reading each connection's", failed - previous, self.every
-            )
-            counts, now = _connection_counts(), time.monotonic()
-            if looked is not None:
-                then, before = looked
-                allowed = self.limit * (1 + now - then)
-                offenders = {
-                    c.address
-                    for socket_id, c in counts.items()
-                    if (b := before.get(socket_id)) is not None and _resetting(b, c, allowed)
-                }
-                if offenders:
-                    self._cut(offenders)
-            looked = (now, counts)
-            failed = _calls_failed()
-
-    def _cut(self, offenders: set[tuple[str, int]]) -> None:
-        shut = shut_sockets(offenders)
-        self._stats.connections_closed["rapid_reset"] += shut  # the only writer of this key
-        log.warning(
-            "closed %d connection(s) resetting more than %d streams a second: %s",
-            shut,
-            self.limit,
-            ", ".join(f"{host}:{port}" for host, port in sorted(offenders)),
-        )
-
-
-def _servers() -> list[channelz_pb2.Server]:
-    servers: list[channelz_pb2.Server] = []
-    start = 0
-    while True:
-        page = ChannelzServicer.GetServers(
-            channelz_pb2.GetServersRequest(start_server_id=start), _ChannelzContext()
-        )
-        servers.extend(page.server)
-        if page.end or not page.server:
-            return servers
-        start = page.server[-1].ref.server_id + 1
-
-
-def _calls_failed() -> int:
-    """Calls that ended in failure, on every server of this process."""
-    return sum(server.data.calls_failed for server in _servers())
-
-
-@dataclass(frozen=True, slots=True)
-class _Counts:
-    """What grpc core has counted on one connection so far."""
-
-    address: tuple[str, int]
-    failed: int  # streams that ended in failure: reset by the client, or cancelled
-    sent: int  # messages sent
-
-
-def _resetting(before: _Counts, after: _Counts, allowed: float) -> bool:
-    """Streams failed past `allowed` in between, most of them before they were sent anything.
-
-    The second test spares a proxy whose many clients leave at once: their
-    streams had been served. Reset streams in a flood never are.
-    """
-    failed = after.failed - before.failed
-    return failed > allowed and failed > after.sent - before.sent
-
-
-def _connection_counts() -> dict[int, _Counts]:
-    """Each TCP connection's peer address and counts, by channelz socket id."""
-    counts: dict[int, _Counts] = {}
-    for server in _servers():
-        start = 0
-        while True:
-            try:
-                page = ChannelzServicer.GetServerSockets(
-                    channelz_pb2.GetServerSocketsRequest(
-                        server_id=server.ref.server_id, start_socket_id=start
-                    ),
-                    _ChannelzContext(),
-                )
-            except LookupError:
-                break  # the server stopped meanwhile
-            for ref in page.socket_ref:
-                address = peer_address(ref.name.rpartition(" ")[2])
-                if address is None:
-                    continue
-                try:
-                    socket_data = ChannelzServicer.GetSocket(
-                        channelz_pb2.GetSocketRequest(socket_id=ref.socket_id), _ChannelzContext()
-                    ).socket.data
-                except LookupError:
-                    continue  # closed meanwhile
-                counts[ref.socket_id] = _Counts(
-                    address, socket_data.streams_failed, socket_data.messages_sent
-                )
-            if page.end or not page.socket_ref:
-                break
-            start = page.socket_ref[-1].socket_id + 1
-    return counts
+            for reason in sorted(set(batch.values())):
+                addresses = {a for a, why in batch.items() if why == reason}
+                shut = await loop.run_in_executor(self._cutter, shut_sockets, addresses)
+                self._stats.connections_closed[reason] += shut
+                if reason == "rapid_reset":
+                    log.warning(
+                        "closed %d connection(s) resetting more than %d streams a second: %s",
+                        shut,
+                        self.max_resets,
+                        ", ".join(f"{host}:{port}" for host, port in sorted(addresses)),
+                    )

@@ -67,3 +67,30 @@ async def test_a_connection_is_cut_only_once_every_stream_on_it_stalled(
     assert shut == [{("127.0.0.1", 6001), ("127.0.0.1", 6000)}]
     assert stats.connections_closed["stalled"] == 2
     assert not connections.stalled("unix:")  # no address to cut
+
+
+async def test_a_connection_resetting_more_than_its_limit_in_a_second_is_cut(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shut: list[set[tuple[str, int]]] = []
+
+    def shut_sockets(batch: set[tuple[str, int]]) -> int:
+        shut.append(batch)
+        return len(batch)
+
+    monkeypatch.setattr(transport, "shut_sockets", shut_sockets)
+    stats = ServerStats()
+    connections = Connections(stats, max_resets=3)
+    peer, served = "ipv4:127.0.0.1:7000", "ipv4:127.0.0.1:7001"
+    for _ in range(3):
+        for p in (peer, served):
+            connections.opened(p)
+        connections.closed(peer, reset=True)
+        connections.closed(served)  # ended after it was sent something: not a reset
+    await asyncio.sleep(0.05)
+    assert shut == []  # at the limit, not past it
+    connections.opened(peer)
+    connections.closed(peer, reset=True)
+    await asyncio.sleep(0.05)
+    assert shut == [{("127.0.0.1", 7000)}]
+    assert stats.connections_closed["rapid_reset"] == 1
