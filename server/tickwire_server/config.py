@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     unix_socket: Path | None = Field(
         None, description="Listen on this unix socket path instead of host:port"
     )
-    source: Literal["simulator", "massive"] = Field(
+    source: Literal["simulator", "synthetic", "massive"] = Field(
         "simulator",
         description="Where prices come from (massive when MASSIVE_API_KEY is set and no "
         "source is named)",
@@ -73,6 +73,16 @@ class Settings(BaseSettings):
     )
     interval: float = Field(0.5, gt=0, le=3600, description="Simulator step, seconds")
     seed: int | None = Field(None, description="Simulator random seed (repeatable prices)")
+    synthetic_tickers: Annotated[list[str], NoDecode] = Field(
+        list(DEFAULT_TICKERS),
+        description="The synthetic source's universe, comma-separated",
+    )
+    synthetic_hz: float = Field(
+        1.0, gt=0, le=1000, description="Synthetic updates a second, per ticker"
+    )
+    synthetic_open_universe: bool = Field(
+        False, description="Let the synthetic source serve any valid symbol, not only its universe"
+    )
     max_tickers_per_stream: int = Field(
         1000, ge=1, description="Tickers one stream may hold; more get LIMIT_EXCEEDED"
     )
@@ -243,14 +253,16 @@ class Settings(BaseSettings):
         description="Roles of a caller known only by its client certificate, comma-separated",
     )
 
-    @field_validator("tickers", "jwt_algorithms", "tls_client_roles", mode="before")
+    @field_validator(
+        "tickers", "synthetic_tickers", "jwt_algorithms", "tls_client_roles", mode="before"
+    )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [part for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("tickers")
+    @field_validator("tickers", "synthetic_tickers")
     @classmethod
     def _valid_tickers(cls, value: list[str]) -> list[str]:
         out: list[str] = []

@@ -20,6 +20,15 @@ def build_source(settings: Settings) -> PriceSource:
         return SimulatorSource(
             tickers=settings.tickers, interval=settings.interval, seed=settings.seed
         )
+    if settings.source == "synthetic":
+        from tickwire_server.sources.synthetic import SyntheticSource
+
+        return SyntheticSource(
+            tickers=settings.synthetic_tickers,
+            hz=settings.synthetic_hz,
+            seed=settings.seed,
+            open_universe=settings.synthetic_open_universe,
+        )
     if settings.source == "massive":
         from tickwire_server.sources.massive import MassiveOptions, MassiveSource
 
