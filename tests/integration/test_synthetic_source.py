@@ -68,3 +68,39 @@ async def test_tickwire_server_serves_the_synthetic_source() -> None:
             live = [u for u in updates if u.state == pb.DATA_STATE_LIVE]
             assert live[0].HasField("vwap") and live[0].transactions >= 1
             call.cancel()
+
+
+async def _watch_ticks(clients: int, ticks: int) -> list[tuple[str, float, int]]:
+    """Serve a seeded synthetic market to `clients` streams; what the first sees, tick by tick."""
+    clock = ManualClock()
+    source = SyntheticSource(tickers=["AAPL", "MSFT", "NVDA"], hz=4, seed=11, clock=clock)
+    seen: list[tuple[str, float, int]] = []
+    async with (
+        serve_in_process(source=source) as server,
+        grpc.aio.insecure_channel(server.target) as channel,
+    ):
+        stub = rpc.MarketDataStub(channel)
+        calls = [
+            stub.StreamPrices(pb.StreamPricesRequest(tickers=["AAPL", "MSFT", "NVDA"]))
+            for _ in range(clients)
+        ]
+        for call in calls:
+            await next_message(call, "ack")
+            await next_message(call, "prices")  # the snapshot
+        for _ in range(ticks):
+            clock.advance(0.25)
+            source.advance()
+            got: list[pb.PriceUpdate] = []
+            while len(got) < 3:
+                got.extend((await next_message(calls[0], "prices")).prices.updates)
+            seen.extend(sorted((u.ticker, u.price, u.sequence) for u in got))
+        for call in calls:
+            call.cancel()
+    return seen
+
+
+async def test_the_same_seed_gives_the_same_prices_and_sequences_whoever_watches() -> None:
+    one = await _watch_ticks(clients=1, ticks=12)
+    several = await _watch_ticks(clients=5, ticks=12)
+    assert one == several
+    assert len({price for _, price, _ in one}) > 3
