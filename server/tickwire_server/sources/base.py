@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+import asyncio
+from collections.abc import Coroutine, Sequence
+from typing import Any, Protocol
 
-from tickwire_server.domain import Quote, SourceStatus, TickerMeta
+from tickwire_server.domain import MarketState, Quote, SourceState, SourceStatus, TickerMeta
 
 
 class PriceSink(Protocol):
@@ -63,3 +64,49 @@ class PriceSource(Protocol):
 
     def status(self) -> SourceStatus:
         """The current market state and source health."""
+
+
+class SteppingSource:
+    """What the always-open sources share: a sink, a status, and one task stepping the prices.
+
+    A subclass sets `name`, calls `_begin` from its `start`, and gets `status`,
+    an idempotent `stop` and `_set_state` from here.
+    """
+
+    name: str
+
+    def __init__(self) -> None:
+        self._sink: PriceSink | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._status = SourceStatus(self.name, MarketState.OPEN, SourceState.STARTING)
+
+    def status(self) -> SourceStatus:
+        """STARTING before `start`, HEALTHY while running, STOPPED after `stop`."""
+        return self._status
+
+    async def stop(self) -> None:
+        """Cancel the stepping task and wait for it to end. Idempotent."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])
+        if self._status.state is not SourceState.STOPPED:
+            self._set_state(SourceState.STOPPED)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
+    def _begin(
+        self, sink: PriceSink, first: Sequence[Quote], run: Coroutine[Any, Any, None]
+    ) -> None:
+        """Go HEALTHY, publish the `first` prices and start stepping with `run`."""
+        self._sink = sink
+        self._set_state(SourceState.HEALTHY)
+        sink.publish(first)
+        self._task = asyncio.create_task(run, name=self.name)
+
+    def _set_state(self, state: SourceState) -> None:
+        self._status = SourceStatus(self.name, MarketState.OPEN, state)
+        if self._sink is not None:
+            self._sink.set_status(self._status)

@@ -35,7 +35,11 @@ SHOCK_RANGE = (0.02, 0.05)
 
 
 def gbm_step(
-    prices: FloatArray, mu: FloatArray, sigma: FloatArray, dt: float, z: FloatArray
+    prices: FloatArray,
+    mu: FloatArray | float,
+    sigma: FloatArray | float,
+    dt: float,
+    z: FloatArray,
 ) -> FloatArray:
     """One exact GBM step `S·exp((mu − sigma²/2)·dt + sigma·sqrt(dt)·z)`, as a new array.
 

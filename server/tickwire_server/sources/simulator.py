@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tickwire_server.domain import MarketState, Quote, SourceState, SourceStatus, TickerMeta
-from tickwire_server.sources.base import PriceSink
+from tickwire_server.domain import Quote, TickerMeta
+from tickwire_server.sources.base import PriceSink, SteppingSource
 from tickwire_server.sources.gbm import SHOCK_PROBABILITY, SHOCK_RANGE, GbmState
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,16 @@ class Profile:
     price: float
     mu: float
     sigma: float
+
+    def meta(self, ticker: str) -> TickerMeta:
+        """`ticker`'s metadata in a source's universe."""
+        return TickerMeta(ticker, self.name, self.sector, self.price, active=True)
+
+
+def random_profile(rng: np.random.Generator) -> Profile:
+    """A plausible profile for a symbol without one: price $10-500, drift and volatility."""
+    price = math.exp(rng.uniform(math.log(10.0), math.log(500.0)))
+    return Profile("", "other", round(price, 2), rng.uniform(-0.05, 0.20), rng.uniform(0.15, 0.60))
 
 
 PROFILES: Mapping[str, Profile] = {
@@ -72,7 +82,7 @@ class _Bar:
         )
 
 
-class SimulatorSource:
+class SimulatorSource(SteppingSource):
     """Simulated prices for a default universe plus any ticker a subscriber asks for.
 
     Every `interval` seconds all active tickers take one correlated GBM step of
@@ -104,6 +114,7 @@ class SimulatorSource:
         """
         if not interval > 0.0:
             raise ValueError(f"interval must be positive, got {interval}")
+        super().__init__()
         self._interval = interval
         self._dt = interval / TRADING_SECONDS_PER_YEAR
         self._rng = np.random.default_rng(seed)
@@ -111,38 +122,23 @@ class SimulatorSource:
         self._defaults = frozenset(tickers)
         self._profiles: dict[str, Profile] = {}
         self._bars: dict[str, _Bar] = {}
-        self._sink: PriceSink | None = None
-        self._task: asyncio.Task[None] | None = None
         self._unpublished: set[str] = set()  # added, first price not yet out
-        self._status = self._make_status(SourceState.STARTING)
         for ticker in tickers:
             self._activate(ticker)
 
     async def start(self, sink: PriceSink) -> None:
         """Publish the current prices and start stepping; a no-op when already running."""
-        if self._task is not None:
+        if self.running:
             return
-        self._sink = sink
-        self._set_status(SourceState.HEALTHY)
         now = time.time_ns()
-        sink.publish([self._bars[t].quote(t, now) for t in self._gbm.tickers])
-        self._task = asyncio.create_task(self._run(), name="simulator")
-
-    async def stop(self) -> None:
-        """Cancel the stepping task and wait for it to end. Idempotent."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait([task])
-        if self._status.state is not SourceState.STOPPED:
-            self._set_status(SourceState.STOPPED)
+        self._begin(sink, [self._bars[t].quote(t, now) for t in self._gbm.tickers], self._run())
 
     def add_ticker(self, ticker: str) -> None:
         """Start simulating `ticker`; its first price is published on the next loop turn."""
         if ticker in self._gbm:
             return
         self._activate(ticker)
-        if self._task is not None:
+        if self.running:
             self._unpublished.add(ticker)
             asyncio.get_running_loop().call_soon(self._publish_one, ticker)
 
@@ -167,34 +163,18 @@ class SimulatorSource:
 
     def tickers(self) -> list[TickerMeta]:
         """Metadata of the active tickers, sorted by ticker."""
-        metas = []
-        for ticker in sorted(self._gbm.tickers):
-            profile = self._profiles[ticker]
-            metas.append(
-                TickerMeta(ticker, profile.name, profile.sector, profile.price, active=True)
-            )
-        return metas
-
-    def status(self) -> SourceStatus:
-        """STARTING before `start`, HEALTHY while running, STOPPED after `stop`."""
-        return self._status
+        return [self._profiles[ticker].meta(ticker) for ticker in sorted(self._gbm.tickers)]
 
     def _activate(self, ticker: str) -> None:
         profile = self._profiles.get(ticker)
         if profile is None:
-            profile = self._profiles[ticker] = PROFILES.get(ticker) or self._random_profile()
+            profile = self._profiles[ticker] = PROFILES.get(ticker) or random_profile(self._rng)
         bar = self._bars.get(ticker)
         if bar is None:
             bar = self._bars[ticker] = _Bar(
                 profile.price, profile.price, profile.price, profile.price
             )
         self._gbm.add(ticker, bar.last, profile.mu, profile.sigma, profile.sector)
-
-    def _random_profile(self) -> Profile:
-        price = math.exp(self._rng.uniform(math.log(10.0), math.log(500.0)))
-        mu = self._rng.uniform(-0.05, 0.20)
-        sigma = self._rng.uniform(0.15, 0.60)
-        return Profile("", "other", round(price, 2), mu, sigma)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -232,11 +212,3 @@ class SimulatorSource:
             return
         self._unpublished.discard(ticker)
         self._sink.publish([self._bars[ticker].quote(ticker, time.time_ns())])
-
-    def _set_status(self, state: SourceState) -> None:
-        self._status = self._make_status(state)
-        if self._sink is not None:
-            self._sink.set_status(self._status)
-
-    def _make_status(self, state: SourceState) -> SourceStatus:
-        return SourceStatus(source=self.name, market=MarketState.OPEN, state=state)

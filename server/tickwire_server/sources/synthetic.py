@@ -24,14 +24,15 @@ from typing import Protocol
 
 import numpy as np
 
-from tickwire_server.domain import MarketState, Quote, SourceState, SourceStatus, TickerMeta
-from tickwire_server.sources.base import PriceSink
-from tickwire_server.sources.gbm import GbmState
+from tickwire_server.domain import Quote, TickerMeta
+from tickwire_server.sources.base import PriceSink, SteppingSource
+from tickwire_server.sources.gbm import GbmState, gbm_step
 from tickwire_server.sources.simulator import (
     DEFAULT_TICKERS,
     PROFILES,
     TRADING_SECONDS_PER_YEAR,
     Profile,
+    random_profile,
 )
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ def intraday_shape(timestamp_ns: int) -> float:
     if seconds >= SESSION_S:
         return 0.15  # outside the regular session: thin
     x = seconds / SESSION_S
-    return 0.4 + 2.4 * (x - 0.5) ** 2 * 2
+    return 0.4 + 4.8 * (x - 0.5) ** 2
 
 
 def _lots(ticker: str) -> float:
@@ -158,11 +159,7 @@ class SyntheticMarket:
 
     def _profile_for(self, ticker: str) -> Profile:
         """A profile of its own for a symbol without one, from the seed and the symbol alone."""
-        rng = np.random.default_rng([self.seed, zlib.crc32(ticker.encode())])
-        price = math.exp(rng.uniform(math.log(10.0), math.log(500.0)))
-        return Profile(
-            "", "other", round(price, 2), rng.uniform(-0.05, 0.2), rng.uniform(0.15, 0.6)
-        )
+        return random_profile(np.random.default_rng([self.seed, zlib.crc32(ticker.encode())]))
 
     def _tick(self, timestamp_ns: int) -> list[Quote]:
         shape = intraday_shape(timestamp_ns)
@@ -188,10 +185,8 @@ class SyntheticMarket:
             rng = state.rng
             assert rng is not None
             p = state.profile
-            z = rng.normal()
-            price = state.price * math.exp(
-                (p.mu - 0.5 * p.sigma**2) * self._dt + p.sigma * math.sqrt(self._dt) * z
-            )
+            z = rng.normal(size=1)
+            price = float(gbm_step(np.array([state.price]), p.mu, p.sigma, self._dt, z)[0])
             wiggle = np.abs(rng.normal(0.0, 1.0, 2))
             quotes.append(
                 self._bar(
@@ -232,7 +227,7 @@ class SyntheticMarket:
         )
 
 
-class SyntheticSource:
+class SyntheticSource(SteppingSource):
     """A PriceSource over `SyntheticMarket`: always open, its universe fixed unless open.
 
     With `open_universe` any well-formed symbol is served (it joins the
@@ -251,30 +246,17 @@ class SyntheticSource:
         open_universe: bool = False,
         clock: Clock | None = None,
     ) -> None:
+        super().__init__()
         self.clock: Clock = clock if clock is not None else RealClock()
         self.market = SyntheticMarket(tickers, hz=hz, seed=seed if seed is not None else 0)
         self._open_universe = open_universe
-        self._sink: PriceSink | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._status = SourceStatus(self.name, MarketState.OPEN, SourceState.STARTING)
 
     async def start(self, sink: PriceSink) -> None:
-        if self._task is not None:
+        if self.running:
             return
-        self._sink = sink
-        self._set_state(SourceState.HEALTHY)
         now = self.clock.now_ns()
         self.market.due(now)  # the first call sets where the ticks begin
-        sink.publish([self.market.last(t, now) for t in self.market.tickers])
-        self._task = asyncio.create_task(self._run(), name="synthetic")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait([task])
-        if self._status.state is not SourceState.STOPPED:
-            self._set_state(SourceState.STOPPED)
+        self._begin(sink, [self.market.last(t, now) for t in self.market.tickers], self._run())
 
     def add_ticker(self, ticker: str) -> None:
         """Serve `ticker`: in the universe already, or joining an open one."""
@@ -293,14 +275,7 @@ class SyntheticSource:
         return self._open_universe or ticker in self.market
 
     def tickers(self) -> list[TickerMeta]:
-        metas = []
-        for ticker in sorted(self.market.tickers):
-            p = self.market.profile(ticker)
-            metas.append(TickerMeta(ticker, p.name, p.sector, p.price, active=True))
-        return metas
-
-    def status(self) -> SourceStatus:
-        return self._status
+        return [self.market.profile(t).meta(t) for t in sorted(self.market.tickers)]
 
     def advance(self) -> None:
         """Publish every tick the clock has passed (the run loop calls it; tests may too)."""
@@ -322,8 +297,3 @@ class SyntheticSource:
         except asyncio.CancelledError:
             log.info("synthetic source stopped")
             raise
-
-    def _set_state(self, state: SourceState) -> None:
-        self._status = SourceStatus(self.name, MarketState.OPEN, state)
-        if self._sink is not None:
-            self._sink.set_status(self._status)
