@@ -30,7 +30,7 @@ class _Collector(Collector):
     """Reads the stats, the hub and the source when a scrape asks."""
 
     def __init__(
-        self, stats: ServerStats, hub: Any, source: Any, loop: asyncio.AbstractEventLoop | None
+        self, stats: ServerStats, hub: Any, source: Any, loop: asyncio.AbstractEventLoop
     ) -> None:
         self._stats, self._hub, self._source, self._loop = stats, hub, source, loop
 
@@ -89,12 +89,11 @@ class _Collector(Collector):
         for kind, count in sorted(getattr(self._source, "upstream_errors", {}).items()):
             errors.add_metric([kind], count)
         yield errors
-        if self._loop is not None:  # all_tasks copes with the loop's thread changing the set
-            yield GaugeMetricFamily(
-                "tickwire_tasks",
-                "asyncio tasks in the server's event loop",
-                value=len(asyncio.all_tasks(self._loop)),
-            )
+        yield GaugeMetricFamily(  # all_tasks copes with the loop's thread changing the set
+            "tickwire_tasks",
+            "asyncio tasks in the server's event loop",
+            value=len(asyncio.all_tasks(self._loop)),
+        )
 
 
 class Metrics:
@@ -105,7 +104,7 @@ class Metrics:
         stats: ServerStats,
         hub: Any,
         source: Any,
-        loop: asyncio.AbstractEventLoop | None = None,
+        loop: asyncio.AbstractEventLoop,
     ) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(_Collector(stats, hub, source, loop))

@@ -35,7 +35,6 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["MarketData"].full_name
 
 _END_CODES = {
     EndReason.LAGGING: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    EndReason.STALLED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     EndReason.OVERFLOW: grpc.StatusCode.RESOURCE_EXHAUSTED,
     EndReason.BAD_REQUEST: grpc.StatusCode.INVALID_ARGUMENT,
     EndReason.EXPIRED: grpc.StatusCode.UNAUTHENTICATED,
@@ -194,8 +193,7 @@ class MarketDataService:
         """
         status = asyncio.ensure_future(context.abort(_END_CODES[ended.reason], ended.message))
         await asyncio.wait((status,), timeout=self._limits.status_wait)
-        delivered = status.done() and isinstance(status.exception(), grpc.aio.AbortError)
-        if delivered or (status.done() and ended.reason is not EndReason.LAGGING):
+        if _delivered(status) or (status.done() and ended.reason is not EndReason.LAGGING):
             record(ended)  # delivered, or the client had already gone
             return ended, False
         stalled = StreamEnded(
@@ -205,7 +203,7 @@ class MarketDataService:
         record(stalled)
         if not status.done():
             await asyncio.wait((status,), timeout=self._limits.max_lag)
-        cut = not status.done() or not isinstance(status.exception(), grpc.aio.AbortError)
+        cut = not _delivered(status)
         if cut:
             self._connections.stalled(peer)
         try:
@@ -400,6 +398,11 @@ class MarketDataService:
         if count > self._limits.max_request_tickers:
             error = _too_many(count, self._limits.max_request_tickers)
             await context.abort(_END_CODES[error.reason], error.message)
+
+
+def _delivered(status: asyncio.Future[Any]) -> bool:
+    """Whether an `abort` sent its status: it raises AbortError once the trailers are out."""
+    return status.done() and isinstance(status.exception(), grpc.aio.AbortError)
 
 
 def _too_many(count: int, limit: int) -> StreamEnded:

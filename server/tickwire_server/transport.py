@@ -143,6 +143,11 @@ class Connections:
         self._stalled[peer] = self._stalled.get(peer, 0) + 1
         return self._check(peer)
 
+    async def cut(self) -> None:
+        """Wait until the connections queued so far are cut."""
+        if self._cutting is not None:
+            await self._cutting
+
     def _reset(self, peer: str) -> None:
         now = time.monotonic()
         began, count = self._resets.get(peer, (now, 0))

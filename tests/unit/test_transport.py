@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 
 import pytest
@@ -45,40 +44,41 @@ def test_shut_sockets_ends_the_connection_from_that_peer_only() -> None:
             assert kept.recv(1) == b"x"
 
 
-async def test_a_connection_is_cut_only_once_every_stream_on_it_stalled(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    shut: list[set[tuple[str, int]]] = []
+@pytest.fixture
+def shut(monkeypatch: pytest.MonkeyPatch) -> list[set[tuple[str, int]]]:
+    """The address batches `Connections` asks to cut; no socket is touched."""
+    batches: list[set[tuple[str, int]]] = []
 
     def shut_sockets(batch: set[tuple[str, int]]) -> int:
-        shut.append(batch)
+        batches.append(batch)
         return len(batch)
 
     monkeypatch.setattr(transport, "shut_sockets", shut_sockets)
+    return batches
+
+
+async def test_a_connection_is_cut_only_once_every_stream_on_it_stalled(
+    shut: list[set[tuple[str, int]]],
+) -> None:
     peer, other = "ipv4:127.0.0.1:6000", "ipv4:127.0.0.1:6001"
     stats = ServerStats()
     connections = Connections(stats)
     for p in (peer, peer, other):
         connections.opened(p)
     assert not connections.stalled(peer)  # a healthy stream shares the connection
+    await connections.cut()
+    assert shut == []
     assert connections.stalled(other)
     connections.closed(peer)  # the healthy one ends: what is left has all stalled
-    await asyncio.sleep(0.05)
+    await connections.cut()
     assert shut == [{("127.0.0.1", 6001), ("127.0.0.1", 6000)}]
     assert stats.connections_closed["stalled"] == 2
     assert not connections.stalled("unix:")  # no address to cut
 
 
 async def test_a_connection_resetting_more_than_its_limit_in_a_second_is_cut(
-    monkeypatch: pytest.MonkeyPatch,
+    shut: list[set[tuple[str, int]]],
 ) -> None:
-    shut: list[set[tuple[str, int]]] = []
-
-    def shut_sockets(batch: set[tuple[str, int]]) -> int:
-        shut.append(batch)
-        return len(batch)
-
-    monkeypatch.setattr(transport, "shut_sockets", shut_sockets)
     stats = ServerStats()
     connections = Connections(stats, max_resets=3)
     peer, served = "ipv4:127.0.0.1:7000", "ipv4:127.0.0.1:7001"
@@ -87,10 +87,10 @@ async def test_a_connection_resetting_more_than_its_limit_in_a_second_is_cut(
             connections.opened(p)
         connections.closed(peer, reset=True)
         connections.closed(served)  # ended after it was sent something: not a reset
-    await asyncio.sleep(0.05)
+    await connections.cut()
     assert shut == []  # at the limit, not past it
     connections.opened(peer)
     connections.closed(peer, reset=True)
-    await asyncio.sleep(0.05)
+    await connections.cut()
     assert shut == [{("127.0.0.1", 7000)}]
     assert stats.connections_closed["rapid_reset"] == 1
