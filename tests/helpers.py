@@ -237,10 +237,12 @@ class StateLog:
                 await self._changed.wait()
 
 
-async def eventually(check: Callable[[], bool], wait: float = DEFAULT_WAIT) -> None:
+async def eventually(
+    check: Callable[[], bool], wait: float = DEFAULT_WAIT, every: float = 0.02
+) -> None:
     """Wait until `check()` holds, for state no event announces; fail after `wait` seconds."""
     async with asyncio.timeout(wait):
         while True:
             if check():
                 return
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(every)

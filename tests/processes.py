@@ -49,15 +49,13 @@ async def served_target(process: asyncio.subprocess.Process) -> str:
     return match.group(1).decode()
 
 
-@dataclass
-class Spawned:
-    """A running server process: its target, and its memory, descriptors and threads."""
+class Usage:
+    """A process's memory, descriptors and threads, as /proc says them (`pid` set by the user)."""
 
-    process: asyncio.subprocess.Process
-    target: str
+    pid: int
 
     def _status(self, key: str) -> int:
-        with open(f"/proc/{self.process.pid}/status") as status:
+        with open(f"/proc/{self.pid}/status") as status:
             for line in status:
                 if line.startswith(key + ":"):
                     return int(line.split()[1])
@@ -70,7 +68,18 @@ class Spawned:
         return self._status("Threads")
 
     def fds(self) -> int:
-        return len(os.listdir(f"/proc/{self.process.pid}/fd"))
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+
+@dataclass
+class Spawned(Usage):
+    """A running server process: its target, and its memory, descriptors and threads."""
+
+    process: asyncio.subprocess.Process
+    target: str
+
+    def __post_init__(self) -> None:
+        self.pid = self.process.pid
 
     def alive(self) -> bool:
         return self.process.returncode is None

@@ -50,6 +50,7 @@ class RawClient:
         self.reading: set[int] = set()  # streams whose data is granted back as it arrives
         self.goaway = False
         self.closed = asyncio.Event()  # the server closed or reset the connection
+        self.ready = asyncio.Event()  # the server's SETTINGS arrived: it holds the connection
         self._pump: asyncio.Task[None] | None = None
 
     @classmethod
@@ -144,6 +145,9 @@ class RawClient:
                 seen.ended.set()
 
     def _on(self, event: h2.events.Event) -> None:
+        if isinstance(event, h2.events.RemoteSettingsChanged):
+            self.ready.set()
+            return
         if isinstance(event, h2.events.ConnectionTerminated):
             self.goaway = True
             return

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from processes import SERVING, Usage
 from prometheus_client.parser import text_string_to_metric_families
 
 from tickwire.v1 import market_data_pb2 as pb
@@ -72,7 +73,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class SoakServer:
+class SoakServer(Usage):
     """A tickwire-server process with its metrics port, read from /proc and /metrics."""
 
     def __init__(self, *extra: str) -> None:
@@ -84,10 +85,12 @@ class SoakServer:
             stderr=subprocess.PIPE,
             text=True,
         )  # fmt: skip
+        self.pid = self.process.pid
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
-        assert "tickwire serving on" in line, line
-        self.target = line.split("serving on ")[1].split()[0]
+        serving = SERVING.search(line.encode())
+        assert serving, line
+        self.target = serving.group(1).decode()
         self.stderr: list[str] = []
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
@@ -96,22 +99,6 @@ class SoakServer:
         assert self.process.stderr is not None
         for line in self.process.stderr:
             self.stderr.append(line)
-
-    def _status(self, key: str) -> int:
-        with open(f"/proc/{self.process.pid}/status") as status:
-            for line in status:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-        raise KeyError(key)
-
-    def rss_mb(self) -> float:
-        return self._status("VmRSS") / 1024
-
-    def threads(self) -> int:
-        return self._status("Threads")
-
-    def fds(self) -> int:
-        return len(os.listdir(f"/proc/{self.process.pid}/fd"))
 
     def alive(self) -> bool:
         return self.process.poll() is None

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+from helpers import eventually
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rawh2 import RawClient
@@ -164,12 +165,14 @@ async def test_connect_subscribe_cancel_cycles(attack: Attack) -> None:
 STALL_TICKERS = [f"S{i:04d}" for i in range(500)]
 
 
-async def _ended(server: SoakServer, reason: str, at_least: float, wait: float = 60.0) -> float:
-    deadline = time.monotonic() + wait
-    while (count := server.metric("tickwire_streams_ended_total", reason=reason)) < at_least:
-        assert time.monotonic() < deadline, f"{count} streams ended {reason}, wanted {at_least}"
-        await asyncio.sleep(0.2)
-    return count
+async def _ended(server: SoakServer, reason: str, at_least: float) -> float:
+    """Wait until `at_least` streams ended for `reason` in all; how many did."""
+
+    def count() -> float:
+        return server.metric("tickwire_streams_ended_total", reason=reason)
+
+    await eventually(lambda: count() >= at_least, wait=60, every=0.2)
+    return count()
 
 
 async def test_stalled_readers_at_every_layer(attack: Attack) -> None:
@@ -320,10 +323,10 @@ async def test_universe_attack(attack: Attack) -> None:
             call.cancel()
         await channel.close(None)
         record["canary"] = canary_figures(seen)
-    deadline = time.monotonic() + 30
-    while server.metric("tickwire_tickers_upstream") > upstream0:  # released after the grace
-        assert time.monotonic() < deadline, "the attack's tickers were never released"
-        await asyncio.sleep(0.2)
+    # the attack's tickers are released after the grace
+    await eventually(
+        lambda: server.metric("tickwire_tickers_upstream") <= upstream0, wait=30, every=0.2
+    )
     record.update(statuses=dict(statuses), peak_upstream=peak, universe_cap=3000)
     assert peak <= 3000
     assert set(statuses) <= {"TICKER_STATUS_OK", "TICKER_STATUS_LIMIT_EXCEEDED", "INVALID_ARGUMENT"}
@@ -337,18 +340,24 @@ async def test_universe_attack(attack: Attack) -> None:
 
 async def test_idle_connections(attack: Attack) -> None:
     server, record = attack
-    host, _, port = server.target.rpartition(":")
     closed = 0
+    handshaken = 0
+    all_handshaken = asyncio.Event()
 
     async def idle() -> None:
-        nonlocal closed
+        nonlocal closed, handshaken
         async with RawClient.connect(server.target) as raw:
+            await raw.ready.wait()
+            handshaken += 1
+            if handshaken == SCALE.idle_connections:
+                all_handshaken.set()
             await raw.closed.wait()  # GOAWAY and close after --max-connection-idle
             closed += 1
 
     async with canary(server.target) as seen:
         tasks = [asyncio.create_task(idle()) for _ in range(SCALE.idle_connections)]
-        await asyncio.sleep(1)
+        async with asyncio.timeout(30):
+            await all_handshaken.wait()  # the server holds every one of them now
         record["peak_fds"] = server.fds()
         track_peak(server, record)
         async with asyncio.timeout(60):
@@ -376,6 +385,8 @@ async def test_shutdown_under_load(figures: dict[str, Any]) -> None:
             )
             await call.read()
             calls.append(call)
+        # under load: every stream is receiving prices when the signal comes
+        await asyncio.gather(*(call.read() for call in calls))
 
         async def drain(call: Any) -> None:
             try:
@@ -385,7 +396,6 @@ async def test_shutdown_under_load(figures: dict[str, Any]) -> None:
                 codes[error.code().name] += 1
 
         readers = [asyncio.create_task(drain(c)) for c in calls]
-        await asyncio.sleep(1)
         began = time.monotonic()
         exit_code = await asyncio.to_thread(server.stop)
         record["exit_seconds"] = round(time.monotonic() - began, 2)
