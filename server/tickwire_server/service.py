@@ -146,9 +146,9 @@ class MarketDataService:
         client does not take (see `_end`).
         """
         client = await self._admit_stream(context)
-        peer = context.peer()
         sub, session = self._open(bucket=bucket)
         record = StreamLog(rpc, current_principal.get(), context, self._stats)
+        peer = record.peer
         self._connections.opened(peer)
         ended: StreamEnded | None = None
         recorded = stalled = False

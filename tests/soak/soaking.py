@@ -21,7 +21,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +136,6 @@ class Baseline:
     """What the idle server holds: an attack must leave it back there."""
 
     usage: dict[str, float]
-    figures: dict[str, Any] = field(default_factory=dict)
 
     def settled(self, server: SoakServer, wait: float = 30.0) -> dict[str, float]:
         """Wait until descriptors, threads, tasks and memory are back; assert they came back."""
