@@ -29,9 +29,8 @@ def grpc_body(message: Message) -> bytes:
 
 @dataclass
 class StreamSeen:
-    """What one stream received: bytes of data, and how it ended, if it did."""
+    """What one stream received: whether data arrives, and how it ended, if it did."""
 
-    data: int = 0
     status: str | None = None  # grpc-status of the trailers
     reset: bool = False  # RST_STREAM
     ended: asyncio.Event = field(default_factory=asyncio.Event)
@@ -48,7 +47,6 @@ class RawClient:
         )
         self.streams: dict[int, StreamSeen] = {}
         self.reading: set[int] = set()  # streams whose data is granted back as it arrives
-        self.goaway = False
         self.closed = asyncio.Event()  # the server closed or reset the connection
         self.ready = asyncio.Event()  # the server's SETTINGS arrived: it holds the connection
         self._pump: asyncio.Task[None] | None = None
@@ -107,11 +105,6 @@ class RawClient:
             pass
         return sent
 
-    def reset(self, stream: int) -> None:
-        """Cancel `stream` with RST_STREAM(CANCEL)."""
-        self.conn.reset_stream(stream, error_code=0x8)
-        self._flush()
-
     def stop_reading(self) -> None:
         """Stall at TCP: read nothing more from the socket, so its buffers fill."""
         transport = self._transport()
@@ -148,14 +141,10 @@ class RawClient:
         if isinstance(event, h2.events.RemoteSettingsChanged):
             self.ready.set()
             return
-        if isinstance(event, h2.events.ConnectionTerminated):
-            self.goaway = True
-            return
         seen = self.streams.get(getattr(event, "stream_id", 0))
         if seen is None:
             return
         if isinstance(event, h2.events.DataReceived):
-            seen.data += len(event.data)
             seen.arrived.set()
             if event.stream_id in self.reading:
                 self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
