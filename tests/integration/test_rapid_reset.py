@@ -70,7 +70,8 @@ async def test_rounds_of_rapid_reset_leave_the_server_memory_flat() -> None:
             rss.append(server.rss_mb())
         assert server.alive()
         # The first rounds warm the allocator (grpc core's threads each take an
-        # arena); after them the figure must hold, not climb round after round
-        # (tens of MB a round when streams were not capped per connection).
-        assert max(rss[4:]) - rss[3] < 15, rss
+        # arena), and fragmentation adds a few MB a round that levels off (60
+        # rounds: +57 MB over the first 20, +16 over the next 18). Streams not
+        # capped per connection cost tens of MB a round, for ever.
+        assert max(rss[4:]) - rss[3] < 30, rss
         canary.cancel()
