@@ -7,6 +7,7 @@ import gc
 import ipaddress
 import logging
 import resource
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -17,13 +18,19 @@ from tickwire_server.cache import PriceCache
 from tickwire_server.config import Settings
 from tickwire_server.domain import SourceState, SourceStatus
 from tickwire_server.errors import ConfigError
+from tickwire_server.gate import StreamGate
 from tickwire_server.grpc_loop import drain_completion_notices
 from tickwire_server.hub import Hub, LoopSink
 from tickwire_server.maintenance import NOT_SERVING, SERVING, add_maintenance_services
 from tickwire_server.metrics import Metrics
+from tickwire_server.scenario import SERVICE_NAME as SCENARIO_SERVICE
+from tickwire_server.scenario import Controls, ScenarioControlService, ScenarioRunner
+from tickwire_server.scenario import handler as scenario_handler
+from tickwire_server.scenario.script import Scenario, ScenarioError, load
 from tickwire_server.service import SERVICE_NAME, MarketDataService, StreamLimits, handler
 from tickwire_server.sources import build_source
 from tickwire_server.sources.base import PriceSource
+from tickwire_server.sources.synthetic import SyntheticSource
 from tickwire_server.stats import ServerStats
 
 log = logging.getLogger(__name__)
@@ -53,6 +60,14 @@ class TickwireServer:
             stats=self.stats,
         )
         self.access = build_access_control(settings, self.stats)
+        self.gate = StreamGate()
+        # The scenario controls, when the source is one they drive.
+        self.controls: Controls | None = None
+        self.scenarios: ScenarioRunner | None = None
+        if isinstance(self.source, SyntheticSource):
+            self.controls = Controls(self.source, self.hub, self.cache, self.gate)
+            self.scenarios = ScenarioRunner(self.controls)
+        self._scenario = _load_scenario(settings.scenario)
         self.metrics: Metrics | None = None
         self.tls = (
             ServerTls(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
@@ -86,9 +101,18 @@ class TickwireServer:
             snapshot_page_size=s.snapshot_page_size,
             max_resets_per_second=s.max_resets_per_second,
         )
-        service = MarketDataService(self.hub, self.cache, self.source, limits, self.stats)
-        server.add_generic_rpc_handlers((handler(service),))
-        self._health = add_maintenance_services(server, SERVICE_NAME)
+        service = MarketDataService(
+            self.hub, self.cache, self.source, limits, self.stats, gate=self.gate
+        )
+        control = (
+            ScenarioControlService(self.controls, self.scenarios)
+            if self.controls is not None and self.scenarios is not None
+            else None
+        )
+        server.add_generic_rpc_handlers(
+            (handler(service), scenario_handler(control, self.source.name))
+        )
+        self._health = add_maintenance_services(server, SERVICE_NAME, SCENARIO_SERVICE)
         try:
             if self.tls is not None:
                 port = server.add_secure_port(s.address, self.tls.credentials())
@@ -121,6 +145,8 @@ class TickwireServer:
                 raise ConfigError(f"cannot serve metrics on port {s.metrics_port}: {exc}") from exc
         drain_completion_notices(asyncio.get_running_loop())
         await self._set_health(self.hub.status)
+        if self._scenario is not None and self.scenarios is not None:
+            self.scenarios.start(self._scenario)
         log.info("tickwire serving %s from the %s source", self.target, self.source.name)
         return self.target
 
@@ -130,6 +156,8 @@ class TickwireServer:
             return
         self._stopped = True
         await self._health.enter_graceful_shutdown()
+        if self.scenarios is not None:
+            await self.scenarios.close()
         self.hub.close()
         await self._server.stop(self.settings.shutdown_grace if grace is None else grace)
         await self.source.stop()
@@ -175,6 +203,15 @@ class TickwireServer:
         code = SERVING if serving else NOT_SERVING
         await self._health.set("", SERVING)
         await self._health.set(SERVICE_NAME, code)
+
+
+def _load_scenario(path: Path | None) -> Scenario | None:
+    if path is None:
+        return None
+    try:
+        return load(path)
+    except ScenarioError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def tune_gc(threshold: int = GC_THRESHOLD) -> None:

@@ -24,6 +24,7 @@ class PriceCache:
         self._encoder = Encoder()
         self._prices: dict[str, CachedPrice] = {}
         self._version = 0
+        self._skips: dict[str, int] = {}  # sequence numbers to skip at a ticker's next update
         self.rejected = 0
 
     @property
@@ -40,6 +41,7 @@ class PriceCache:
         with self._lock:
             prices = self._prices
             encoder = self._encoder
+            skips = self._skips
             for quote in quotes:
                 price = quote.price
                 if not (price > 0.0 and math.isfinite(price)):
@@ -51,11 +53,20 @@ class PriceCache:
                     prev_price, sequence = price, 1
                 else:
                     prev_price, sequence = previous.price, previous.sequence + 1
+                if skips:
+                    sequence += skips.pop(ticker, 0)
                 entry = CachedPrice(quote, price, prev_price, sequence, encoder)
                 prices[ticker] = entry
                 out.append(entry)
             self._version += len(out)
         return out
+
+    def skip(self, ticker: str, count: int) -> int:
+        """Skip `count` sequence numbers at the next update of `ticker`; that update's number."""
+        with self._lock:
+            self._skips[ticker] = self._skips.get(ticker, 0) + count
+            entry = self._prices.get(ticker)
+            return (entry.sequence if entry is not None else 0) + 1 + self._skips[ticker]
 
     def get(self, ticker: str) -> CachedPrice | None:
         """The latest entry for `ticker`, or None when it has no price yet."""

@@ -83,6 +83,14 @@ class Settings(BaseSettings):
     synthetic_open_universe: bool = Field(
         False, description="Let the synthetic source serve any valid symbol, not only its universe"
     )
+    synthetic_clock: Literal["real", "manual"] = Field(
+        "real",
+        description="The synthetic source's clock: real time, or manual (it moves only with "
+        "ScenarioControl.AdvanceClock and scenario waits)",
+    )
+    scenario: Path | None = Field(
+        None, description="A scenario file (YAML or JSON) to run once the synthetic source starts"
+    )
     max_tickers_per_stream: int = Field(
         1000, ge=1, description="Tickers one stream may hold; more get LIMIT_EXCEEDED"
     )
@@ -291,6 +299,8 @@ class Settings(BaseSettings):
             self.source = "massive"
         if self.source == "massive" and not has_key:
             raise ValueError("the massive source needs an API key: set MASSIVE_API_KEY")
+        if self.scenario is not None and self.source != "synthetic":
+            raise ValueError("--scenario drives the synthetic source: add --source synthetic")
         if self.massive_backoff_max < self.massive_backoff_base:
             raise ValueError("massive_backoff_max must not be below massive_backoff_base")
         return self

@@ -49,6 +49,7 @@ class EndReason(enum.Enum):
     BAD_REQUEST = "bad request"
     EXPIRED = "token expired"
     SHUTDOWN = "shutdown"
+    DROPPED = "dropped"  # by ScenarioControl.DropStreams
     INTERNAL = "internal"
 
 

@@ -236,6 +236,13 @@ class Hub:
             for sub in index.get(entry.ticker, ()):
                 sub.offer(entry.ticker, entry.element)
 
+    def drop(self, ended: StreamEnded, principal: str = "") -> int:
+        """End every stream, or those `principal` opened, with `ended`; how many."""
+        subs = [s for s in self._subscribers if not principal or s.principal == principal]
+        for sub in subs:
+            sub.end(ended)
+        return len(subs)
+
     def close(self, message: str = "server is shutting down") -> None:
         """End every stream (now and later attached) and cancel pending releases."""
         self._closed = StreamEnded(EndReason.SHUTDOWN, message)

@@ -19,6 +19,7 @@ from tickwire_server.auth import current_principal
 from tickwire_server.cache import PriceCache
 from tickwire_server.domain import TickerResult, TickerStatus
 from tickwire_server.errors import EndReason, StreamEnded
+from tickwire_server.gate import StreamGate
 from tickwire_server.hub import Hub
 from tickwire_server.lag import LagWatch
 from tickwire_server.limits import ClientStreams, TokenBucket
@@ -39,6 +40,7 @@ _END_CODES = {
     EndReason.BAD_REQUEST: grpc.StatusCode.INVALID_ARGUMENT,
     EndReason.EXPIRED: grpc.StatusCode.UNAUTHENTICATED,
     EndReason.SHUTDOWN: grpc.StatusCode.UNAVAILABLE,
+    EndReason.DROPPED: grpc.StatusCode.UNAVAILABLE,
     EndReason.INTERNAL: grpc.StatusCode.INTERNAL,
 }
 
@@ -81,8 +83,10 @@ class MarketDataService:
         source: PriceSource,
         limits: StreamLimits,
         stats: ServerStats | None = None,
+        gate: StreamGate | None = None,
     ) -> None:
         self._stats = stats if stats is not None else ServerStats()
+        self.gate = gate if gate is not None else StreamGate()
         self._hub = hub
         self._cache = cache
         self._source = source
@@ -147,6 +151,7 @@ class MarketDataService:
         """
         client = await self._admit_stream(context)
         sub, session = self._open(bucket=bucket)
+        sub.principal = current_principal.get().subject
         record = StreamLog(rpc, current_principal.get(), context, self._stats)
         peer = record.peer
         self._connections.opened(peer)
@@ -215,6 +220,14 @@ class MarketDataService:
     async def _admit_stream(self, context: Context) -> str:
         """Count a new stream against its client's limit; its key (aborts past the limit)."""
         principal = current_principal.get()
+        refusing = self.gate.refusing(principal.subject)
+        if refusing:
+            self._stats.requests_rejected["refused"] += 1
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                f"new streams are refused for another {refusing:.1f} s "
+                "(ScenarioControl.DropStreams)",
+            )
         anonymous = principal.via == "anonymous"
         key = _peer_host(context.peer()) if anonymous else principal.subject
         if not self._clients.open(key):

@@ -17,6 +17,7 @@ from tickwire_server.errors import EndReason
 END_REASONS = {
     None: "client",
     EndReason.SHUTDOWN: "shutdown",
+    EndReason.DROPPED: "dropped",
     EndReason.LAGGING: "lagging",
     EndReason.STALLED: "stalled",
     EndReason.EXPIRED: "token_expired",

@@ -30,6 +30,7 @@ class Subscriber:
 
     __slots__ = (
         "_tickers",
+        "principal",
         "releasing",
         "drained",
         "frames_written",
@@ -55,6 +56,7 @@ class Subscriber:
         max_frame_bytes: int = 1 << 20,
     ) -> None:
         self._tickers: set[str] = set()
+        self.principal = ""  # the subject of whoever opened the stream
         self.releasing = 0  # tickers this stream released that are still upstream (hub-kept)
         self.drained = 0  # price updates taken out to send, over the stream's life
         self.frames_written = 0  # counted by the send loop, once per flush

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from tickwire._client import Client
 from tickwire._dashboard import Dashboard
+from tickwire._scenario_commands import scenario
 from tickwire.v1 import market_data_pb2 as pb
 
 REFRESH_SECONDS = 0.125
@@ -115,4 +116,10 @@ async def status(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-COMMANDS = {"watch": watch, "snapshot": snapshot, "tickers": tickers, "status": status}
+COMMANDS = {
+    "watch": watch,
+    "snapshot": snapshot,
+    "tickers": tickers,
+    "status": status,
+    "scenario": scenario,
+}

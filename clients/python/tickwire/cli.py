@@ -1,4 +1,4 @@
-"""The `tickwire` command: watch a live dashboard, read snapshots, tickers and status."""
+"""The `tickwire` command: a live dashboard, snapshots, tickers, status, and scenario control."""
 
 from __future__ import annotations
 
@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     snapshot.add_argument("--json", action="store_true", help="print JSON for scripts")
     commands.add_parser("tickers", parents=[common], help="the source's universe")
     commands.add_parser("status", parents=[common], help="market and source status")
+    from tickwire._scenario_commands import add_parser  # argparse only: no extra needed
+
+    add_parser(commands, common)
     return parser
 
 

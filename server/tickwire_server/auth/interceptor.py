@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from tickwire.v1 import market_data_pb2 as pb
+from tickwire.v1 import scenario_pb2 as spb
 from tickwire_server.auth.keys import JwksKeys, KeySource, StaticKey
 from tickwire_server.auth.principal import ANONYMOUS, Principal, current_principal
 from tickwire_server.auth.tokens import TokenVerifier
@@ -36,7 +37,10 @@ log = logging.getLogger(__name__)
 HEALTH = "grpc.health.v1.Health"
 REFLECTION = ("grpc.reflection.v1alpha.ServerReflection", "grpc.reflection.v1.ServerReflection")
 # The role each service needs. Control-plane services get "admin" as they arrive.
-ROLES: dict[str, str] = {pb.DESCRIPTOR.services_by_name["MarketData"].full_name: "read"}
+ROLES: dict[str, str] = {
+    pb.DESCRIPTOR.services_by_name["MarketData"].full_name: "read",
+    spb.DESCRIPTOR.services_by_name["ScenarioControl"].full_name: "admin",
+}
 AUTHENTICATED = ""  # a service that needs a caller with a valid credential, whatever its roles
 
 _CODES = {

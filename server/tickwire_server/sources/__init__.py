@@ -21,13 +21,14 @@ def build_source(settings: Settings) -> PriceSource:
             tickers=settings.tickers, interval=settings.interval, seed=settings.seed
         )
     if settings.source == "synthetic":
-        from tickwire_server.sources.synthetic import SyntheticSource
+        from tickwire_server.sources.synthetic import ManualClock, SyntheticSource
 
         return SyntheticSource(
             tickers=settings.synthetic_tickers,
             hz=settings.synthetic_hz,
             seed=settings.seed,
             open_universe=settings.synthetic_open_universe,
+            clock=ManualClock() if settings.synthetic_clock == "manual" else None,
         )
     if settings.source == "massive":
         from tickwire_server.sources.massive import MassiveOptions, MassiveSource

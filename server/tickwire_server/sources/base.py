@@ -70,7 +70,8 @@ class SteppingSource:
     """What the always-open sources share: a sink, a status, and one task stepping the prices.
 
     A subclass sets `name`, calls `_begin` from its `start`, and gets `status`,
-    an idempotent `stop` and `_set_state` from here.
+    an idempotent `stop` and `_set_state` from here. The market is open
+    unless a subclass says otherwise.
     """
 
     name: str
@@ -106,7 +107,11 @@ class SteppingSource:
         sink.publish(first)
         self._task = asyncio.create_task(run, name=self.name)
 
-    def _set_state(self, state: SourceState) -> None:
-        self._status = SourceStatus(self.name, MarketState.OPEN, state)
+    def _set_state(
+        self, state: SourceState, market: MarketState | None = None, message: str = ""
+    ) -> None:
+        """Record and report `state` (and `market`, which otherwise stays as it is)."""
+        market = self._status.market if market is None else market
+        self._status = SourceStatus(self.name, market, state, message)
         if self._sink is not None:
             self._sink.set_status(self._status)

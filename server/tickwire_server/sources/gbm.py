@@ -195,6 +195,12 @@ class GbmState:
             float(self._price[i]), float(self._mu[i]), float(self._sigma[i]), sector
         )
 
+    def set_price(self, ticker: str, price: float) -> None:
+        """Move `ticker` to `price`; it walks on from there (KeyError if absent)."""
+        if not price > 0.0:
+            raise ValueError(f"need price > 0, got {price}")
+        self._price[self._slot[ticker]] = price
+
     def add(self, ticker: str, price: float, mu: float, sigma: float, sector: str) -> None:
         """Add a ticker in amortised O(1).
 

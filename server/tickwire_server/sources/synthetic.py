@@ -14,6 +14,7 @@ runs or how many clients watch. The real clock is only the default;
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -24,7 +25,7 @@ from typing import Protocol
 
 import numpy as np
 
-from tickwire_server.domain import Quote, TickerMeta
+from tickwire_server.domain import MarketState, Quote, SourceState, SourceStatus, TickerMeta
 from tickwire_server.sources.base import PriceSink, SteppingSource
 from tickwire_server.sources.gbm import GbmState, gbm_step
 from tickwire_server.sources.simulator import (
@@ -69,6 +70,41 @@ class ManualClock:
         self._now += round(seconds * 1e9)
 
 
+class SourceClock:
+    """The clock the source runs on: a base clock (real or manual) that can be paused.
+
+    While paused, time stands still for the source: no tick falls, no stale
+    mark or burst step comes due; on resuming, the schedule carries on from
+    where it stood (nothing missed is produced).
+    """
+
+    def __init__(self, base: Clock) -> None:
+        self.base = base
+        self._held_ns = 0  # time spent paused so far
+        self._paused_at: int | None = None
+
+    @property
+    def manual(self) -> bool:
+        return isinstance(self.base, ManualClock)
+
+    @property
+    def paused(self) -> bool:
+        return self._paused_at is not None
+
+    def now_ns(self) -> int:
+        base = self._paused_at if self._paused_at is not None else self.base.now_ns()
+        return base - self._held_ns
+
+    def pause(self) -> None:
+        if self._paused_at is None:
+            self._paused_at = self.base.now_ns()
+
+    def resume(self) -> None:
+        if self._paused_at is not None:
+            self._held_ns += self.base.now_ns() - self._paused_at
+            self._paused_at = None
+
+
 def on_grid(price: float) -> float:
     """`price` rounded to the tick grid, never below one tick."""
     return max(TICK, round(round(price / TICK) * TICK, 2))
@@ -91,25 +127,59 @@ def _lots(ticker: str) -> float:
 @dataclass(slots=True)
 class _Ticker:
     profile: Profile
-    price: float  # on the grid
+    price: float  # the last one published: on the grid, or as pushed
     lots: float  # typical round lots a second at the top of the shape
     rng: np.random.Generator | None = None  # its own, for a ticker that joined an open universe
 
 
+@dataclass(slots=True)
+class Stall:
+    """A ticker that stopped updating at `since_ns`; its price turns stale at `stale_at_ns`."""
+
+    since_ns: int
+    stale_at_ns: int
+    stale: bool = False
+
+
+@dataclass(slots=True)
+class Burst:
+    """Tickers ticking `hz` times a second until `ends_ns`, instead of at the market's rate."""
+
+    tickers: tuple[str, ...]
+    hz: float
+    next_ns: int
+    ends_ns: int
+
+    @property
+    def period_ns(self) -> int:
+        return max(1, round(1e9 / self.hz))
+
+
 class SyntheticMarket:
-    """The deterministic core: the universe, its GBM state, and the ticks the clock has passed."""
+    """The deterministic core: the universe, its GBM state, and the ticks the clock has passed.
+
+    Besides the regular ticks (`hz` a second for the whole universe, stepped
+    together so prices stay correlated) it keeps what the controls set:
+    stalled tickers (they stop ticking; `stale_due` says when their price
+    turns stale) and bursts (some tickers ticking faster for a while). While
+    `producing` is False (a closed market, a faulty source) no tick is
+    produced, and none is made up later.
+    """
 
     def __init__(self, tickers: Sequence[str], *, hz: float, seed: int) -> None:
         if not (hz > 0.0 and math.isfinite(hz)):
             raise ValueError(f"hz must be a positive number, got {hz}")
         self.hz = hz
         self.seed = seed
+        self.producing = True
         self._rng = np.random.default_rng(seed)
         self._dt = (1.0 / hz) / TRADING_SECONDS_PER_YEAR
         self._gbm = GbmState(shock_probability=0.0)
         self._tickers: dict[str, _Ticker] = {}  # the universe, stepped together (correlated)
         self._joined: dict[str, _Ticker] = {}  # joined later: each on its own generator
         self._next_ns: int | None = None  # the clock time of the next tick
+        self._stalls: dict[str, Stall] = {}
+        self._bursts: list[Burst] = []
         for ticker in tickers:
             profile = PROFILES.get(ticker) or self._profile_for(ticker)
             self._tickers[ticker] = _Ticker(profile, on_grid(profile.price), _lots(ticker))
@@ -122,11 +192,16 @@ class SyntheticMarket:
     def tickers(self) -> list[str]:
         return [*self._tickers, *self._joined]
 
+    @property
+    def joined(self) -> list[str]:
+        """Tickers that joined after the start (an open universe)."""
+        return list(self._joined)
+
     def profile(self, ticker: str) -> Profile:
         return self._state(ticker).profile
 
     def last(self, ticker: str, timestamp_ns: int) -> Quote:
-        """The current price of `ticker` as a quote with no bar."""
+        """The last published price of `ticker` as a quote with no bar."""
         price = self._state(ticker).price
         return Quote(ticker, price, timestamp_ns, close=price)
 
@@ -145,42 +220,179 @@ class SyntheticMarket:
     def _state(self, ticker: str) -> _Ticker:
         return self._tickers.get(ticker) or self._joined[ticker]
 
+    # Time -----------------------------------------------------------------
+
     def due(self, now_ns: int) -> list[list[Quote]]:
-        """Every tick the clock has passed since the last call, oldest first (one batch each)."""
+        """Every tick the clock has passed since the last call, oldest first (one batch each).
+
+        Regular ticks and burst ticks interleave by time; at the same time
+        the regular tick goes first.
+        """
         period_ns = round(1e9 / self.hz)
         if self._next_ns is None:
             self._next_ns = now_ns - now_ns % period_ns + period_ns
             return []
-        batches = []
-        while self._next_ns <= now_ns:
-            batches.append(self._tick(self._next_ns))
-            self._next_ns += period_ns
-        return batches
+        batches: list[list[Quote]] = []
+        while True:
+            self._bursts = [b for b in self._bursts if b.next_ns < b.ends_ns]
+            burst = min(self._bursts, key=lambda b: b.next_ns, default=None)
+            if burst is not None and burst.next_ns < self._next_ns and burst.next_ns <= now_ns:
+                batch = self._burst_tick(burst) if self.producing else []
+                burst.next_ns += burst.period_ns
+            elif self._next_ns <= now_ns:
+                batch = self._tick(self._next_ns) if self.producing else []
+                self._next_ns += period_ns
+            else:
+                return batches
+            if batch:
+                batches.append(batch)
+
+    def stale_due(self, now_ns: int) -> list[str]:
+        """Stalled tickers whose price turned stale by `now_ns`, not reported before."""
+        out = []
+        for ticker, stall in self._stalls.items():
+            if not stall.stale and stall.stale_at_ns <= now_ns:
+                stall.stale = True
+                out.append(ticker)
+        return out
+
+    def next_event_ns(self) -> int | None:
+        """The clock time of the next tick, burst tick or stale mark (None before `due`)."""
+        if self._next_ns is None:
+            return None
+        times = [self._next_ns, *(b.next_ns for b in self._bursts if b.next_ns < b.ends_ns)]
+        times += [s.stale_at_ns for s in self._stalls.values() if not s.stale]
+        return min(times)
+
+    # Controls -------------------------------------------------------------
+
+    def push(self, ticker: str, price: float, timestamp_ns: int, **bar: float | None) -> Quote:
+        """An update of `ticker` at exactly `price`, its walk moved there.
+
+        Bar fields left out (`open`, `high`, `low`, `volume`, `vwap`,
+        `transactions`) are derived: it opens at the last price.
+
+        Raises:
+            KeyError: `ticker` is not in the market.
+            ValueError: the bar does not hold together (high below the price, ...).
+        """
+        state = self._state(ticker)
+        open_ = _given(bar, "open", state.price)
+        high = _given(bar, "high", max(open_, price))
+        low = _given(bar, "low", min(open_, price))
+        if not low <= min(open_, price) <= max(open_, price) <= high:
+            raise ValueError(
+                f"the bar does not hold together: low {low} and high {high} must take in "
+                f"the open {open_} and the price {price}"
+            )
+        lots = max(1, round(state.lots * intraday_shape(timestamp_ns) / self.hz))
+        volume = _given(bar, "volume", float(lots * LOT))
+        transactions = round(_given(bar, "transactions", max(1.0, round(volume / LOT * 0.6))))
+        vwap = _given(bar, "vwap", round((open_ + high + low + price) / 4, 4))
+        state.price = price
+        self._set_level(ticker, price)
+        return Quote(
+            ticker,
+            price,
+            timestamp_ns,
+            open=open_,
+            high=high,
+            low=low,
+            close=price,
+            volume=volume,
+            vwap=vwap,
+            transactions=transactions,
+        )
+
+    def current(self, ticker: str, timestamp_ns: int) -> Quote:
+        """An update of `ticker` at where its walk stands now (after a stall or a fault).
+
+        It draws nothing, so it leaves every later tick as it would have been.
+        """
+        state = self._state(ticker)
+        return self._bar(
+            ticker, state, self._level(ticker), np.zeros(2), 1.0, 1.0, timestamp_ns, self.hz
+        )
+
+    def stall(self, ticker: str, now_ns: int, stale_after_ns: int) -> None:
+        """Stop ticking `ticker` from `now_ns`; its price turns stale `stale_after_ns` later."""
+        self._state(ticker)  # KeyError when not in the market
+        since = self._stalls[ticker].since_ns if ticker in self._stalls else now_ns
+        self._stalls[ticker] = Stall(since, now_ns + stale_after_ns)
+
+    def resume(self, ticker: str) -> bool:
+        """Tick `ticker` again; False when it was not stalled."""
+        return self._stalls.pop(ticker, None) is not None
+
+    def stalls(self) -> dict[str, Stall]:
+        return dict(self._stalls)
+
+    def burst(self, tickers: Sequence[str], hz: float, now_ns: int, duration_ns: int) -> Burst:
+        """Tick `tickers` `hz` times a second for `duration_ns` from `now_ns`."""
+        for ticker in tickers:
+            self._state(ticker)  # KeyError when not in the market
+        burst = Burst(tuple(tickers), hz, 0, now_ns + duration_ns)
+        burst.next_ns = now_ns + burst.period_ns
+        self._bursts.append(burst)
+        return burst
+
+    def bursts(self) -> list[Burst]:
+        """The bursts still running."""
+        return [b for b in self._bursts if b.next_ns < b.ends_ns]
+
+    # Making ticks ---------------------------------------------------------
 
     def _profile_for(self, ticker: str) -> Profile:
         """A profile of its own for a symbol without one, from the seed and the symbol alone."""
         return random_profile(np.random.default_rng([self.seed, zlib.crc32(ticker.encode())]))
 
+    def _level(self, ticker: str) -> float:
+        """Where the walk of `ticker` stands (off the grid for the universe)."""
+        if ticker in self._gbm:
+            return self._gbm.params(ticker).price
+        return self._joined[ticker].price
+
+    def _set_level(self, ticker: str, price: float) -> None:
+        if ticker in self._gbm:
+            self._gbm.set_price(ticker, price)
+
+    def _held(self) -> set[str]:
+        """Tickers the regular tick leaves out: stalled, or ticking in a burst."""
+        held = set(self._stalls)
+        for burst in self._bursts:
+            held.update(burst.tickers)
+        return held
+
     def _tick(self, timestamp_ns: int) -> list[Quote]:
+        """The regular tick: every ticker steps (the draws never depend on the controls).
+
+        Stalled tickers walk on unseen; bursting ones keep their burst's walk.
+        """
         shape = intraday_shape(timestamp_ns)
+        held = self._held()
         quotes = []
         if self._tickers:
+            bursting = {t: self._level(t) for t in held if t in self._gbm and t not in self._stalls}
             prices = self._gbm.step(self._rng, self._dt)
+            for ticker, level in bursting.items():
+                self._gbm.set_price(ticker, level)
             # The bar's draws for the whole universe, one array call each.
             wiggle = np.abs(self._rng.normal(0.0, 1.0, (len(prices), 2)))
             volume = self._rng.gamma(2.0, 0.5, len(prices))
             for i, (ticker, state) in enumerate(self._tickers.items()):
-                quotes.append(
-                    self._bar(
-                        ticker,
-                        state,
-                        float(prices[i]),
-                        wiggle[i],
-                        float(volume[i]),
-                        shape,
-                        timestamp_ns,
+                if ticker not in held:
+                    quotes.append(
+                        self._bar(
+                            ticker,
+                            state,
+                            float(prices[i]),
+                            wiggle[i],
+                            float(volume[i]),
+                            shape,
+                            timestamp_ns,
+                            self.hz,
+                        )
                     )
-                )
         for ticker, state in self._joined.items():
             rng = state.rng
             assert rng is not None
@@ -188,9 +400,37 @@ class SyntheticMarket:
             z = rng.normal(size=1)
             price = float(gbm_step(np.array([state.price]), p.mu, p.sigma, self._dt, z)[0])
             wiggle = np.abs(rng.normal(0.0, 1.0, 2))
+            volume_draw = float(rng.gamma(2.0, 0.5))
+            if ticker not in held:
+                quotes.append(
+                    self._bar(
+                        ticker, state, price, wiggle, volume_draw, shape, timestamp_ns, self.hz
+                    )
+                )
+        return quotes
+
+    def _burst_tick(self, burst: Burst) -> list[Quote]:
+        """One tick of a burst: its tickers step by its period, on the market's generator."""
+        timestamp_ns = burst.next_ns
+        shape = intraday_shape(timestamp_ns)
+        dt = (1.0 / burst.hz) / TRADING_SECONDS_PER_YEAR
+        n = len(burst.tickers)
+        z = self._rng.normal(size=n)
+        wiggle = np.abs(self._rng.normal(0.0, 1.0, (n, 2)))
+        volume = self._rng.gamma(2.0, 0.5, n)
+        quotes = []
+        for i, ticker in enumerate(burst.tickers):
+            if ticker in self._stalls or ticker not in self:
+                continue
+            state = self._state(ticker)
+            p = state.profile
+            level = float(
+                gbm_step(np.array([self._level(ticker)]), p.mu, p.sigma, dt, z[i : i + 1])[0]
+            )
+            self._set_level(ticker, level)
             quotes.append(
                 self._bar(
-                    ticker, state, price, wiggle, float(rng.gamma(2.0, 0.5)), shape, timestamp_ns
+                    ticker, state, level, wiggle[i], float(volume[i]), shape, timestamp_ns, burst.hz
                 )
             )
         return quotes
@@ -204,6 +444,7 @@ class SyntheticMarket:
         volume_draw: float,
         shape: float,
         timestamp_ns: int,
+        hz: float,
     ) -> Quote:
         """One tick's quote: the close on the grid, and a bar around it from `state`'s last."""
         open_ = state.price
@@ -211,7 +452,7 @@ class SyntheticMarket:
         spread = max(TICK, abs(close - open_))
         high = on_grid(max(open_, close) + float(wiggle[0]) * spread * 0.5)
         low = on_grid(min(open_, close) - float(wiggle[1]) * spread * 0.5)
-        lots = max(1, round(state.lots * shape * volume_draw / self.hz))
+        lots = max(1, round(state.lots * shape * volume_draw / hz))
         state.price = close
         return Quote(
             ticker,
@@ -227,12 +468,20 @@ class SyntheticMarket:
         )
 
 
-class SyntheticSource(SteppingSource):
-    """A PriceSource over `SyntheticMarket`: always open, its universe fixed unless open.
+def _given(bar: dict[str, float | None], name: str, default: float) -> float:
+    value = bar.get(name)
+    return default if value is None else value
 
-    With `open_universe` any well-formed symbol is served (it joins the
-    market, deterministically from the seed and the symbol); otherwise a
-    ticker outside the universe is unknown.
+
+class SyntheticSource(SteppingSource):
+    """A PriceSource over `SyntheticMarket` that the scenario controls drive.
+
+    The market is open and the source healthy until told otherwise. With
+    `open_universe` any well-formed symbol is served (it joins the market,
+    deterministically from the seed and the symbol); otherwise a ticker
+    outside the universe is unknown. Every control first produces what the
+    clock has passed, so its effect lands at the same point of the series
+    however late the event loop runs.
     """
 
     name = "synthetic"
@@ -247,9 +496,13 @@ class SyntheticSource(SteppingSource):
         clock: Clock | None = None,
     ) -> None:
         super().__init__()
-        self.clock: Clock = clock if clock is not None else RealClock()
-        self.market = SyntheticMarket(tickers, hz=hz, seed=seed if seed is not None else 0)
-        self._open_universe = open_universe
+        self.clock = SourceClock(clock if clock is not None else RealClock())
+        self.universe = list(tickers)
+        self.hz = hz
+        self.seed = seed if seed is not None else 0
+        self.market = SyntheticMarket(self.universe, hz=hz, seed=self.seed)
+        self.open_universe = open_universe
+        self._wake = asyncio.Event()
 
     async def start(self, sink: PriceSink) -> None:
         if self.running:
@@ -262,17 +515,16 @@ class SyntheticSource(SteppingSource):
         """Serve `ticker`: in the universe already, or joining an open one."""
         if ticker in self.market:
             return
-        if self._open_universe:  # otherwise `knows` said no: the hub acked it UNKNOWN_TICKER
+        if self.open_universe:  # otherwise `knows` said no: the hub acked it UNKNOWN_TICKER
             self.market.join(ticker)
-            if self._sink is not None:  # its first price, as the simulator gives one
-                self._sink.publish([self.market.last(ticker, self.clock.now_ns())])
+            self._publish([self.market.last(ticker, self.clock.now_ns())])
 
     def remove_ticker(self, ticker: str) -> bool:
         """The universe is produced whether watched or not: every ticker is kept."""
         return False
 
     def knows(self, ticker: str) -> bool:
-        return self._open_universe or ticker in self.market
+        return self.open_universe or ticker in self.market
 
     def tickers(self) -> list[TickerMeta]:
         return [self.market.profile(t).meta(t) for t in sorted(self.market.tickers)]
@@ -281,19 +533,134 @@ class SyntheticSource(SteppingSource):
         """Publish every tick the clock has passed (the run loop calls it; tests may too)."""
         if self._sink is None:
             return
-        for batch in self.market.due(self.clock.now_ns()):
-            if batch:
-                self._sink.publish(batch)
+        now = self.clock.now_ns()
+        for batch in self.market.due(now):
+            self._sink.publish(batch)
+        stale = self.market.stale_due(now)
+        if stale:
+            self._sink.mark_stale(stale)
+
+    # Controls (see tickwire_server.scenario, which validates their input) --
+
+    def set_market(self, market: MarketState) -> SourceStatus:
+        """Open, close or enter extended hours; a closed market produces no ticks."""
+        self.advance()
+        self._set_status(self._status.state, market, self._status.message)
+        return self._status
+
+    def set_health(self, state: SourceState, message: str = "") -> SourceStatus:
+        """Report `state`. Out of HEALTHY the prices stop and turn stale; back in, they go on."""
+        self.advance()
+        was_healthy = self._status.state is SourceState.HEALTHY
+        self._set_status(state, self._status.market, message)
+        if was_healthy and state is not SourceState.HEALTHY and self._sink is not None:
+            self._sink.mark_stale(self.market.tickers)
+        elif state is SourceState.HEALTHY and not was_healthy:
+            now = self.clock.now_ns()
+            stalled = self.market.stalls()
+            self._publish(
+                [self.market.current(t, now) for t in self.market.tickers if t not in stalled]
+            )
+        return self._status
+
+    def push(self, ticker: str, price: float, **bar: float | None) -> None:
+        """Publish one update of `ticker` at exactly `price` now (joining an open universe)."""
+        self.advance()
+        if ticker not in self.market and self.open_universe:
+            self.market.join(ticker)
+        self._publish([self.market.push(ticker, price, self.clock.now_ns(), **bar)])
+
+    def stall(self, ticker: str, stale_after: float) -> None:
+        """Stop updating `ticker`; `stale_after` seconds on, its price turns stale."""
+        self.advance()
+        self.market.stall(ticker, self.clock.now_ns(), round(stale_after * 1e9))
+        self.advance()  # stale at once when stale_after is zero
+        self._wake.set()
+
+    def resume(self, ticker: str) -> bool:
+        """Update `ticker` again, from now: its current price is published at once."""
+        self.advance()
+        if not self.market.resume(ticker):
+            return False
+        self._publish([self.market.current(ticker, self.clock.now_ns())])
+        return True
+
+    def burst(self, tickers: Sequence[str], hz: float, duration: float) -> Burst:
+        """Tick `tickers` (empty: the whole market) `hz` times a second for `duration` seconds."""
+        self.advance()
+        burst = self.market.burst(
+            tickers or self.market.tickers, hz, self.clock.now_ns(), round(duration * 1e9)
+        )
+        self._wake.set()
+        return burst
+
+    def set_paused(self, paused: bool) -> None:
+        """Stop the source's clock, or let it run again."""
+        self.advance()
+        if paused:
+            self.clock.pause()
+        else:
+            self.clock.resume()
+        self._wake.set()
+
+    def advance_clock(self, seconds: float) -> int:
+        """Move a manual clock `seconds` forward and produce what it passes; the new time."""
+        base = self.clock.base
+        if not isinstance(base, ManualClock):
+            raise TypeError("the source runs on the real clock (start it with a manual one)")
+        base.advance(seconds)
+        self.advance()
+        return self.clock.now_ns()
+
+    def reset(self) -> None:
+        """Back to the seed state: the seed's prices (published now), open and healthy.
+
+        Tickers that joined an open universe stay, from their seed prices;
+        the clock keeps its time (and is no longer paused).
+        """
+        joined = self.market.joined
+        self.clock.resume()
+        self.market = SyntheticMarket(self.universe, hz=self.hz, seed=self.seed)
+        for ticker in joined:
+            self.market.join(ticker)
+        now = self.clock.now_ns()
+        self.market.due(now)
+        self._set_status(SourceState.HEALTHY, MarketState.OPEN, "")
+        self._publish([self.market.last(t, now) for t in self.market.tickers])
+        self._wake.set()
+
+    def _set_status(self, state: SourceState, market: MarketState, message: str) -> None:
+        self.market.producing = state is SourceState.HEALTHY and market is not MarketState.CLOSED
+        self._set_state(state, market, message)
+
+    def _publish(self, quotes: list[Quote]) -> None:
+        if self._sink is not None and quotes:
+            self._sink.publish(quotes)
 
     async def _run(self) -> None:
-        period = 1.0 / self.market.hz
+        """Produce ticks as the clock passes them, sleeping until the next one is due.
+
+        A manual or paused clock moves only through the controls, which wake it.
+        """
         try:
             while True:
-                await asyncio.sleep(period)
                 try:
                     self.advance()
                 except Exception:
                     log.exception("synthetic tick failed")
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._delay()):
+                        await self._wake.wait()
         except asyncio.CancelledError:
             log.info("synthetic source stopped")
             raise
+
+    def _delay(self) -> float | None:
+        """Seconds until the next event on a running real clock; None: wait to be woken."""
+        if self.clock.manual or self.clock.paused:
+            return None
+        due = self.market.next_event_ns()
+        if due is None:
+            return 1.0 / self.hz
+        return max(0.0, (due - self.clock.now_ns()) / 1e9)
