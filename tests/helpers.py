@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -235,6 +235,17 @@ class StateLog:
                 assert not closed, f"closed while waiting for {state}: {closed[0].reason}"
                 self._changed.clear()
                 await self._changed.wait()
+
+
+async def eventually_async(
+    check: Callable[[], Awaitable[bool]], wait: float = DEFAULT_WAIT, every: float = 0.02
+) -> None:
+    """`eventually` for a check that must await (a call to the server)."""
+    async with asyncio.timeout(wait):
+        while True:
+            if await check():
+                return
+            await asyncio.sleep(every)
 
 
 async def eventually(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -219,7 +219,7 @@ class ScenarioClient:
 
     async def run(
         self, scenario: str | Path, *, name: str | None = None
-    ) -> AsyncIterator[spb.RunScenarioResponse]:
+    ) -> AsyncGenerator[spb.RunScenarioResponse, None]:
         """Run a scenario (its text, or a `Path` to read); yield its progress events.
 
         The server stops the scenario when the iteration is abandoned.

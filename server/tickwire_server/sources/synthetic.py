@@ -42,6 +42,7 @@ TICK = 0.01  # the price grid, dollars
 LOT = 100  # shares in a round lot
 SESSION_OPEN_UTC_S = 14 * 3600 + 30 * 60  # 09:30 New York in winter, as seconds of a UTC day
 SESSION_S = int(6.5 * 3600)
+THIN = 0.15  # relative activity outside the regular session
 
 
 class Clock(Protocol):
@@ -114,7 +115,7 @@ def intraday_shape(timestamp_ns: int) -> float:
     """Relative trading activity at that time of day: a U, high at the open and the close."""
     seconds = (timestamp_ns // 10**9 - SESSION_OPEN_UTC_S) % 86_400
     if seconds >= SESSION_S:
-        return 0.15  # outside the regular session: thin
+        return THIN  # outside the regular session
     x = seconds / SESSION_S
     return 0.4 + 4.8 * (x - 0.5) ** 2
 
@@ -172,6 +173,7 @@ class SyntheticMarket:
         self.hz = hz
         self.seed = seed
         self.producing = True
+        self.thin = False  # extended hours: trading as thin as outside the session
         self._rng = np.random.default_rng(seed)
         self._dt = (1.0 / hz) / TRADING_SECONDS_PER_YEAR
         self._gbm = GbmState(shock_probability=0.0)
@@ -368,7 +370,7 @@ class SyntheticMarket:
 
         Stalled tickers walk on unseen; bursting ones keep their burst's walk.
         """
-        shape = intraday_shape(timestamp_ns)
+        shape = THIN if self.thin else intraday_shape(timestamp_ns)
         held = self._held()
         quotes = []
         if self._tickers:
@@ -412,7 +414,7 @@ class SyntheticMarket:
     def _burst_tick(self, burst: Burst) -> list[Quote]:
         """One tick of a burst: its tickers step by its period, on the market's generator."""
         timestamp_ns = burst.next_ns
-        shape = intraday_shape(timestamp_ns)
+        shape = THIN if self.thin else intraday_shape(timestamp_ns)
         dt = (1.0 / burst.hz) / TRADING_SECONDS_PER_YEAR
         n = len(burst.tickers)
         z = self._rng.normal(size=n)
@@ -543,8 +545,9 @@ class SyntheticSource(SteppingSource):
     # Controls (see tickwire_server.scenario, which validates their input) --
 
     def set_market(self, market: MarketState) -> SourceStatus:
-        """Open, close or enter extended hours; a closed market produces no ticks."""
+        """Open, close or enter extended hours (thin volume); a closed market has no ticks."""
         self.advance()
+        self.market.thin = market is MarketState.EXTENDED_HOURS
         self._set_status(self._status.state, market, self._status.message)
         return self._status
 
