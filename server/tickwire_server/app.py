@@ -23,6 +23,7 @@ from tickwire_server.grpc_loop import drain_completion_notices
 from tickwire_server.hub import Hub, LoopSink
 from tickwire_server.maintenance import NOT_SERVING, SERVING, add_maintenance_services
 from tickwire_server.metrics import Metrics
+from tickwire_server.recording import Recorder
 from tickwire_server.scenario import SERVICE_NAME as SCENARIO_SERVICE
 from tickwire_server.scenario import Controls, ScenarioControlService, ScenarioRunner
 from tickwire_server.scenario import handler as scenario_handler
@@ -68,6 +69,9 @@ class TickwireServer:
             self.controls = Controls(self.source, self.hub, self.cache, self.gate)
             self.scenarios = ScenarioRunner(self.controls)
         self._scenario = _load_scenario(settings.scenario)
+        if settings.record is not None:
+            self.hub.recorder = Recorder(settings.record)
+        self._flusher: asyncio.Task[None] | None = None
         self.metrics: Metrics | None = None
         self.tls = (
             ServerTls(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
@@ -147,6 +151,8 @@ class TickwireServer:
         await self._set_health(self.hub.status)
         if self._scenario is not None and self.scenarios is not None:
             self.scenarios.start(self._scenario)
+        if self.hub.recorder is not None:
+            self._flusher = asyncio.create_task(_flush_every_second(self.hub.recorder))
         log.info("tickwire serving %s from the %s source", self.target, self.source.name)
         return self.target
 
@@ -161,6 +167,10 @@ class TickwireServer:
         self.hub.close()
         await self._server.stop(self.settings.shutdown_grace if grace is None else grace)
         await self.source.stop()
+        if self._flusher is not None:
+            self._flusher.cancel()
+        if self.hub.recorder is not None:
+            self.hub.recorder.close()
         if self.metrics is not None:
             await asyncio.to_thread(self.metrics.stop)
         await asyncio.gather(*self._health_updates, return_exceptions=True)
@@ -203,6 +213,13 @@ class TickwireServer:
         code = SERVING if serving else NOT_SERVING
         await self._health.set("", SERVING)
         await self._health.set(SERVICE_NAME, code)
+
+
+async def _flush_every_second(recorder: Recorder) -> None:
+    """Push a recording's buffer to its file each second, so a crash loses at most that."""
+    while True:
+        await asyncio.sleep(1.0)
+        recorder.flush()
 
 
 def _load_scenario(path: Path | None) -> Scenario | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -60,7 +61,7 @@ class Settings(BaseSettings):
     unix_socket: Path | None = Field(
         None, description="Listen on this unix socket path instead of host:port"
     )
-    source: Literal["simulator", "synthetic", "massive"] = Field(
+    source: Literal["simulator", "synthetic", "replay", "massive"] = Field(
         "simulator",
         description="Where prices come from (massive when MASSIVE_API_KEY is set and no "
         "source is named)",
@@ -90,6 +91,13 @@ class Settings(BaseSettings):
     )
     scenario: Path | None = Field(
         None, description="A scenario file (YAML or JSON) to run once the synthetic source starts"
+    )
+    record: Path | None = Field(
+        None, description="Write every accepted update to this file, for --source replay"
+    )
+    replay_file: Path | None = Field(None, description="The recording --source replay plays")
+    replay_speed: str = Field(
+        "1", description="How fast a replay plays: 1 (as recorded), 10 (ten times faster), max"
     )
     max_tickers_per_stream: int = Field(
         1000, ge=1, description="Tickers one stream may hold; more get LIMIT_EXCEEDED"
@@ -299,11 +307,34 @@ class Settings(BaseSettings):
             self.source = "massive"
         if self.source == "massive" and not has_key:
             raise ValueError("the massive source needs an API key: set MASSIVE_API_KEY")
-        if self.scenario is not None and self.source != "synthetic":
+        if self.scenario is not None and self.source not in ("synthetic", "replay"):
             raise ValueError("--scenario drives the synthetic source: add --source synthetic")
+        if self.source == "replay" and self.replay_file is None:
+            raise ValueError("the replay source plays a recording: set --replay-file")
+        self.replay_rate  # noqa: B018 - checks the speed
         if self.massive_backoff_max < self.massive_backoff_base:
             raise ValueError("massive_backoff_max must not be below massive_backoff_base")
         return self
+
+    @property
+    def replay_rate(self) -> float:
+        """`replay_speed` as a factor: inf for "max".
+
+        Raises:
+            ValueError: the speed is neither "max" nor a number above 0 (up to 1,000).
+        """
+        text = self.replay_speed.strip().lower()
+        if text == "max":
+            return math.inf
+        try:
+            rate = float(text.removesuffix("x"))  # "10x" reads as 10
+        except ValueError:
+            rate = math.nan
+        if not 0 < rate <= 1000:
+            raise ValueError(
+                f"replay_speed is 1, 10, max or a factor up to 1000, not {self.replay_speed!r}"
+            )
+        return rate
 
     @model_validator(mode="after")
     def _check_access(self) -> Settings:

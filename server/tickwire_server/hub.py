@@ -12,6 +12,7 @@ from tickwire_server import codec
 from tickwire_server.cache import PriceCache
 from tickwire_server.domain import Quote, SourceStatus, TickerResult, TickerStatus
 from tickwire_server.errors import EndReason, StreamEnded
+from tickwire_server.recording import Recorder
 from tickwire_server.sources.base import PriceSource
 from tickwire_server.stats import ServerStats
 from tickwire_server.subscriber import Subscriber
@@ -62,6 +63,7 @@ class Hub:
         self._status_listeners: list[Callable[[SourceStatus], None]] = []
         self._last_keys: frozenset[str] = frozenset()
         self._plan: _Plan | None = None  # dropped whenever a subscription changes
+        self.recorder: Recorder | None = None  # writes what is accepted, when recording
 
     @property
     def status(self) -> SourceStatus:
@@ -151,6 +153,8 @@ class Hub:
         if not entries:
             return
         self._stats.updates_accepted += len(entries)
+        if self.recorder is not None:
+            self.recorder.prices(entries)
         by_ticker = {entry.ticker: entry for entry in entries}
         if len(by_ticker) == len(entries):  # else a ticker came twice: go in order
             keys = frozenset(by_ticker)
@@ -215,6 +219,8 @@ class Hub:
             detail,
         )
         frame = codec.market_status_frame(status)
+        if self.recorder is not None:
+            self.recorder.status(status)
         for sub in self._subscribers:
             sub.push(frame)
         for listener in self._status_listeners:
@@ -232,7 +238,10 @@ class Hub:
     def mark_stale(self, tickers: Sequence[str]) -> None:
         """Flag the cached prices of `tickers` stale and re-offer them to their subscribers."""
         index = self._index
-        for entry in self._cache.mark_stale(tickers):
+        entries = self._cache.mark_stale(tickers)
+        if self.recorder is not None and entries:
+            self.recorder.prices(entries)
+        for entry in entries:
             for sub in index.get(entry.ticker, ()):
                 sub.offer(entry.ticker, entry.element)
 

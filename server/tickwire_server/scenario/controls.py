@@ -111,7 +111,10 @@ class Controls:
         duration = _seconds("duration", duration, MAX_BURST_S)
         if duration == 0.0:
             raise BadInput("a burst needs a duration above zero")
-        return self.source.burst(names, hz, duration)
+        try:
+            return self.source.burst(names, hz, duration)
+        except NotImplementedError as exc:
+            raise NotPossible(str(exc)) from exc
 
     def drop(self, refuse_for: float = 0.0, principal: str = "") -> int:
         """End every stream (or `principal`'s) with UNAVAILABLE; refuse new ones for a while."""

@@ -302,8 +302,8 @@ def handler(
     method answers UNIMPLEMENTED, naming the flag that serves it.
     """
     why = (
-        f"ScenarioControl drives the synthetic source; this server runs the {source_name} "
-        "source (start it with --source synthetic)"
+        f"ScenarioControl drives the synthetic and replay sources; this server runs the "
+        f"{source_name} source (start it with --source synthetic)"
     )
     methods: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {}
     for method in spb.DESCRIPTOR.services_by_name["ScenarioControl"].methods:

@@ -30,6 +30,11 @@ def build_source(settings: Settings) -> PriceSource:
             open_universe=settings.synthetic_open_universe,
             clock=ManualClock() if settings.synthetic_clock == "manual" else None,
         )
+    if settings.source == "replay":
+        from tickwire_server.sources.replay import ReplaySource
+
+        assert settings.replay_file is not None  # the settings check it
+        return ReplaySource(settings.replay_file, speed=settings.replay_rate)
     if settings.source == "massive":
         from tickwire_server.sources.massive import MassiveOptions, MassiveSource
 

@@ -475,6 +475,36 @@ def _given(bar: dict[str, float | None], name: str, default: float) -> float:
     return default if value is None else value
 
 
+class Market(Protocol):
+    """What the controls of `SyntheticSource` ask of its market (a replay offers it too)."""
+
+    producing: bool
+    thin: bool
+
+    def __contains__(self, ticker: object) -> bool: ...
+
+    @property
+    def tickers(self) -> list[str]: ...
+
+    def join(self, ticker: str) -> None: ...
+
+    def push(self, ticker: str, price: float, timestamp_ns: int, **bar: float | None) -> Quote: ...
+
+    def current(self, ticker: str, timestamp_ns: int) -> Quote: ...
+
+    def stall(self, ticker: str, now_ns: int, stale_after_ns: int) -> None: ...
+
+    def resume(self, ticker: str) -> bool: ...
+
+    def stalls(self) -> dict[str, Stall]: ...
+
+    def burst(self, tickers: Sequence[str], hz: float, now_ns: int, duration_ns: int) -> Burst: ...
+
+    def bursts(self) -> list[Burst]: ...
+
+    def next_event_ns(self) -> int | None: ...
+
+
 class SyntheticSource(SteppingSource):
     """A PriceSource over `SyntheticMarket` that the scenario controls drive.
 
@@ -502,16 +532,23 @@ class SyntheticSource(SteppingSource):
         self.universe = list(tickers)
         self.hz = hz
         self.seed = seed if seed is not None else 0
-        self.market = SyntheticMarket(self.universe, hz=hz, seed=self.seed)
+        self.market: Market = SyntheticMarket(self.universe, hz=hz, seed=self.seed)
         self.open_universe = open_universe
         self._wake = asyncio.Event()
+
+    @property
+    def synthetic(self) -> SyntheticMarket:
+        """The market as the synthetic one (a replay has another)."""
+        assert isinstance(self.market, SyntheticMarket)
+        return self.market
 
     async def start(self, sink: PriceSink) -> None:
         if self.running:
             return
         now = self.clock.now_ns()
-        self.market.due(now)  # the first call sets where the ticks begin
-        self._begin(sink, [self.market.last(t, now) for t in self.market.tickers], self._run())
+        market = self.synthetic
+        market.due(now)  # the first call sets where the ticks begin
+        self._begin(sink, [market.last(t, now) for t in market.tickers], self._run())
 
     def add_ticker(self, ticker: str) -> None:
         """Serve `ticker`: in the universe already, or joining an open one."""
@@ -519,7 +556,7 @@ class SyntheticSource(SteppingSource):
             return
         if self.open_universe:  # otherwise `knows` said no: the hub acked it UNKNOWN_TICKER
             self.market.join(ticker)
-            self._publish([self.market.last(ticker, self.clock.now_ns())])
+            self._publish([self.synthetic.last(ticker, self.clock.now_ns())])
 
     def remove_ticker(self, ticker: str) -> bool:
         """The universe is produced whether watched or not: every ticker is kept."""
@@ -529,16 +566,18 @@ class SyntheticSource(SteppingSource):
         return self.open_universe or ticker in self.market
 
     def tickers(self) -> list[TickerMeta]:
-        return [self.market.profile(t).meta(t) for t in sorted(self.market.tickers)]
+        market = self.synthetic
+        return [market.profile(t).meta(t) for t in sorted(market.tickers)]
 
     def advance(self) -> None:
         """Publish every tick the clock has passed (the run loop calls it; tests may too)."""
         if self._sink is None:
             return
         now = self.clock.now_ns()
-        for batch in self.market.due(now):
+        market = self.synthetic
+        for batch in market.due(now):
             self._sink.publish(batch)
-        stale = self.market.stale_due(now)
+        stale = market.stale_due(now)
         if stale:
             self._sink.mark_stale(stale)
 
@@ -561,9 +600,8 @@ class SyntheticSource(SteppingSource):
         elif state is SourceState.HEALTHY and not was_healthy:
             now = self.clock.now_ns()
             stalled = self.market.stalls()
-            self._publish(
-                [self.market.current(t, now) for t in self.market.tickers if t not in stalled]
-            )
+            quotes = [self.market.current(t, now) for t in self.market.tickers if t not in stalled]
+            self._publish([q for q in quotes if q.price > 0])  # a replay may have none yet
         return self._status
 
     def push(self, ticker: str, price: float, **bar: float | None) -> None:
@@ -621,15 +659,15 @@ class SyntheticSource(SteppingSource):
         Tickers that joined an open universe stay, from their seed prices;
         the clock keeps its time (and is no longer paused).
         """
-        joined = self.market.joined
+        joined = self.synthetic.joined
         self.clock.resume()
-        self.market = SyntheticMarket(self.universe, hz=self.hz, seed=self.seed)
+        market = self.market = SyntheticMarket(self.universe, hz=self.hz, seed=self.seed)
         for ticker in joined:
-            self.market.join(ticker)
+            market.join(ticker)
         now = self.clock.now_ns()
-        self.market.due(now)
+        market.due(now)
         self._set_status(SourceState.HEALTHY, MarketState.OPEN, "")
-        self._publish([self.market.last(t, now) for t in self.market.tickers])
+        self._publish([market.last(t, now) for t in market.tickers])
         self._wake.set()
 
     def _set_status(self, state: SourceState, market: MarketState, message: str) -> None:
