@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+from fakes.scripted import ScriptedSource
 
 from tickwire.v1 import market_data_pb2_grpc as rpc
 from tickwire_server.app import TickwireServer
 from tickwire_server.config import Settings
-from tickwire_server.sources.scripted import ScriptedSource
 from tickwire_server.testing import serve_in_process
 
 SEEDS = {"AAPL": 190.0, "MSFT": 410.0, "NVDA": 120.0}

@@ -51,7 +51,7 @@ async def serving(
 
 
 class Restartable:
-    """Scripted servers on one unix socket path, one at a time, so a restart keeps the
+    """Test servers on one unix socket path, one at a time, so a restart keeps the
     address; the running one is stopped on exit."""
 
     def __init__(self, socket: Path) -> None:
@@ -61,7 +61,7 @@ class Restartable:
         self.server: InProcessServer | None = None
 
     async def start(self, source: PriceSource | Mapping[str, float]) -> InProcessServer:
-        """Serve `source` (or a scripted source of these prices) on the socket."""
+        """Serve `source` (or the testing helper's source of these prices) on the socket."""
         await self.stop()
         stack = contextlib.AsyncExitStack()
         options: dict[str, Any] = {"unix_socket": self._socket, "shutdown_grace": 0.2}

@@ -13,9 +13,15 @@ async def test_my_dashboard_shows_a_price() -> None:
             assert (await anext(prices)).price == 191.0
 ```
 
+The server runs the synthetic source on a clock that moves only when the
+test says (`advance`): nothing changes until the test pushes a price or
+steps the clock. `push`, `set_status`, `reject` and `advance` go through
+the same controls as ScenarioControl (`controls` has them all: stall, burst,
+drop, ...), so a test drives the server as a mobile team's scenario would.
+
 Installing `tickwire-server` registers this module as a pytest plugin, so
 with pytest-asyncio (`pip install 'tickwire-server[testing]'`) every test
-can take the `tickwire_server` fixture: a scripted server with
+can take the `tickwire_server` fixture: such a server with
 `DEFAULT_PRICES`. `MarketState`, `SourceState` and `Quote` are re-exported
 here for driving it.
 """
@@ -25,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,8 +42,9 @@ from tickwire_server.app import TickwireServer
 from tickwire_server.auth import mint
 from tickwire_server.config import Settings
 from tickwire_server.domain import MarketState, Quote, SourceState
+from tickwire_server.scenario import Controls
 from tickwire_server.sources.base import PriceSource
-from tickwire_server.sources.scripted import ScriptedSource
+from tickwire_server.sources.synthetic import ManualClock, SyntheticSource
 
 __all__ = [
     "DEFAULT_PRICES",
@@ -70,7 +78,7 @@ class _IsolatedSettings(Settings):
 
 
 class InProcessServer:
-    """A running in-process server: dial `target`; drive prices with `push`; mint `token`s."""
+    """A running in-process server: dial `target`; drive it with `push`; mint `token`s."""
 
     def __init__(self, server: TickwireServer) -> None:
         self.server = server
@@ -109,18 +117,33 @@ class InProcessServer:
         return self.server.source
 
     @property
-    def scripted(self) -> ScriptedSource:
-        """The scripted source (raises TypeError when serving another source)."""
-        source = self.server.source
-        if not isinstance(source, ScriptedSource):
+    def controls(self) -> Controls:
+        """The scenario controls (raises TypeError when serving a source they cannot drive)."""
+        controls = self.server.controls
+        if controls is None:
             raise TypeError(
-                f"this server runs the {source.name} source; scripted control needs prices="
+                f"this server runs the {self.server.source.name} source; its controls need "
+                "the synthetic one (serve_in_process(prices) serves it)"
             )
-        return source
+        return controls
 
-    def push(self, prices: Mapping[str, float] | Iterable[Quote]) -> None:
-        """Publish exact prices now, e.g. `push({"AAPL": 191.25})`."""
-        self.scripted.push(prices)
+    def push(self, prices: Mapping[str, float] | Iterable[Quote]) -> dict[str, int]:
+        """Publish exact prices now, in one batch; each ticker's sequence number.
+
+        `prices` is `{"AAPL": 191.25, ...}` or ready-made `Quote`s (bar fields
+        left out are derived).
+
+        Raises:
+            BadInput: a price that is not finite and positive, or an unknown ticker.
+        """
+        controls = self.controls
+        if isinstance(prices, Mapping):
+            now = controls.source.clock.now_ns()
+            quotes = [Quote(t, p, now) for t, p in prices.items()]
+        else:
+            quotes = list(prices)
+        sequences = controls.push_quotes(quotes)
+        return {q.ticker.strip().upper(): s for q, s in zip(quotes, sequences, strict=True)}
 
     def set_status(
         self,
@@ -128,12 +151,16 @@ class InProcessServer:
         market: MarketState | None = None,
         message: str = "",
     ) -> None:
-        """Change the source's reported health and market state."""
-        self.scripted.set_status(state, market, message)
+        """Change the source's health (HEALTHY, DEGRADED, ERROR) and market state."""
+        self.controls.set_health(state, message, market)
 
     def reject(self, *tickers: str, reason: str = "unknown upstream") -> None:
         """Make the source report `tickers` as unknown to their subscribers."""
-        self.scripted.reject(tickers, reason)
+        self.controls.reject(tickers, reason)
+
+    def advance(self, seconds: float) -> None:
+        """Move the source's clock: every tick it passes is published (at 1 a second)."""
+        self.controls.advance_clock(seconds)
 
     async def stop(self) -> None:
         """Stop the server (open streams end with UNAVAILABLE)."""
@@ -156,18 +183,20 @@ async def serve_in_process(
     """Start a tickwire server in this event loop; stop it on exit.
 
     The source is the first that applies: `source`; the simulator when
-    `simulator`; a scripted source of `prices`; the source `settings` name,
-    when they are given without prices; a scripted source of `DEFAULT_PRICES`.
+    `simulator`; a synthetic source of `prices`; the source `settings` name,
+    when they are given without prices; a synthetic source of `DEFAULT_PRICES`.
 
     Args:
-        prices: serve a scripted source seeded with these prices; nothing
-            moves until `push`.
+        prices: serve a synthetic source starting from exactly these prices,
+            on a clock of its own: nothing moves until `push` or `advance`
+            (which ticks every ticker once a second of it, seeded by `seed`).
         simulator: serve the GBM simulator instead (seeded with `seed`,
             stepping every `interval` seconds); `prices` keys become its tickers.
         source: serve this `PriceSource` (any object with the protocol's methods).
         settings: start from these settings instead of the test defaults
             (port 0, no release grace); `overrides` still apply on top.
-        strict: with a scripted source, tickers outside `prices` are UNKNOWN_TICKER.
+        strict: tickers outside `prices` are UNKNOWN_TICKER (otherwise any
+            valid symbol is served, with no price until pushed).
         unix_socket: listen on a unix socket instead of 127.0.0.1 on a free
             port: True for one in a temporary folder, or a path (a server
             restarted on the same path keeps its address).
@@ -195,7 +224,13 @@ async def serve_in_process(
             options["jwt_secret"] = secrets.token_urlsafe(32)
         config = _IsolatedSettings(**options)
         if source is None and not simulator and (prices is not None or settings is None):
-            source = ScriptedSource(seeds, strict=strict)
+            source = SyntheticSource(
+                prices=seeds,
+                seed=seed,
+                open_universe=not strict,
+                quiet_joins=True,
+                clock=ManualClock(time.time_ns()),
+            )
         async with TickwireServer(config, source=source) as server:
             yield InProcessServer(server)
 
@@ -208,6 +243,6 @@ else:
 
     @pytest_asyncio.fixture
     async def tickwire_server() -> AsyncIterator[InProcessServer]:
-        """A scripted tickwire server with `DEFAULT_PRICES`, stopped after the test."""
+        """A tickwire server of `DEFAULT_PRICES` (see the module), stopped after the test."""
         async with serve_in_process() as server:
             yield server

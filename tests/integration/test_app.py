@@ -9,6 +9,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from fakes.scripted import ScriptedSource
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from helpers import ending, has, next_message, prices_until, serving, subscribe
@@ -18,7 +19,6 @@ from tickwire.v1 import market_data_pb2_grpc as rpc
 from tickwire_server.app import TickwireServer, exposure_warning
 from tickwire_server.config import Settings
 from tickwire_server.domain import SourceState
-from tickwire_server.sources.scripted import ScriptedSource
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING

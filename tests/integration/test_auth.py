@@ -149,7 +149,7 @@ async def test_a_token_with_the_role_is_served_everywhere(server: InProcessServe
         status = await stub.GetMarketStatus(
             pb.GetMarketStatusRequest(), metadata=metadata, timeout=WAIT
         )
-        assert status.status.source == "scripted"
+        assert status.status.source == "synthetic"
         stream = stub.StreamPrices(pb.StreamPricesRequest(tickers=["AAPL"]), metadata=metadata)
         assert (await next_message(stream, "prices")).prices.updates[0].price == 190.0
         stream.cancel()

@@ -52,7 +52,7 @@ async def test_tickers_and_status_print_tables() -> None:
         code, out, _ = await _tickwire("tickers", "--target", server.target)
         assert code == 0 and "AAPL" in out and "NVDA" in out and "120.00" in out
         code, out, _ = await _tickwire("status", "--target", server.target)
-        assert code == 0 and "OPEN" in out and "scripted" in out and "HEALTHY" in out
+        assert code == 0 and "OPEN" in out and "synthetic" in out and "HEALTHY" in out
 
 
 async def test_an_unreachable_server_is_one_clear_line_and_exit_1() -> None:
@@ -126,7 +126,7 @@ async def test_a_jwt_server_takes_the_token_flag_or_variable_and_refuses_none_at
         code, out, _ = await _tickwire(
             "status", "--target", server.target, env={"TICKWIRE_TOKEN": token}
         )
-        assert code == 0 and "scripted" in out
+        assert code == 0 and "synthetic" in out
         code, _, err = await _tickwire("watch", "AAPL", "--target", server.target)
         assert code == 1
         assert err.strip().endswith(

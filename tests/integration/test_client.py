@@ -155,7 +155,7 @@ async def test_unary_calls_and_their_errors(server: InProcessServer) -> None:
         with pytest.raises(SubscriptionError, match="QQQ"):
             await client.snapshot("QQQ", strict=True)
         assert [t.ticker for t in await client.tickers()] == ["AAPL", "MSFT"]
-        assert (await client.market_status()).source == "scripted"
+        assert (await client.market_status()).source == "synthetic"
 
     async with Client("unix:/nonexistent/tickwire.sock", timeout=1) as unreachable:
         with pytest.raises(RpcError) as info:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+from fakes.scripted import ScriptedSource
 from helpers import Restartable, StateLog, price_reaches
 
 from tickwire import (
@@ -17,7 +18,6 @@ from tickwire import (
     SubscriptionError,
     TickerStatus,
 )
-from tickwire_server.sources.scripted import ScriptedSource
 from tickwire_server.testing import serve_in_process
 
 WAIT = 10.0
@@ -89,7 +89,7 @@ async def test_a_remove_whose_answer_is_lost_with_the_stream_is_sent_again(
         await asyncio.wait_for(losing.lost.wait(), WAIT)
         await servers.stop()
 
-        server = await servers.start(ScriptedSource({"AAPL": 250.0, "MSFT": 500.0}))
+        server = await servers.start({"AAPL": 250.0, "MSFT": 500.0})
         results = await asyncio.wait_for(removing, WAIT)
         # The new stream never had MSFT: the re-sent request finds nothing to remove.
         assert [(r.ticker, r.status) for r in results] == [("MSFT", TickerStatus.NOT_SUBSCRIBED)]

@@ -41,7 +41,7 @@ async def test_snapshot_sync_example_prints_prices_and_tickers() -> None:
     async with serve_in_process({"AAPL": 190.0, "MSFT": 420.0, "NVDA": 120.0}) as server:
         code, out = await _run(str(EXAMPLES / "snapshot_sync.py"), server.target)
     assert code == 0, out
-    assert "source scripted" in out
+    assert "source synthetic" in out
     assert "AAPL       190.00" in out and "NVDA       120.00" in out
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import grpc
-from helpers import ending, next_message, serving, statuses, subscribe
+from fakes.scripted import ScriptedSource
+from helpers import ending, eventually, next_message, serving, statuses, subscribe
 
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire_server.config import Settings
-from tickwire_server.sources.scripted import ScriptedSource
 from tickwire_server.testing import serve_in_process
 
 PRICES = {"AAPL": 190.0, "MSFT": 420.0}
@@ -61,8 +61,8 @@ async def test_streams_past_the_per_client_cap_are_refused_until_one_closes() ->
             assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             assert "already hold 2 streams" in (refused.details() or "")
             open_[0].cancel()
-            async with asyncio.timeout(5):  # the server closed it: AAPL's last stream left
-                await server.scripted.wait_requested("remove", "AAPL")
+            # The server closed it: AAPL's last stream left, and it went from upstream.
+            await eventually(lambda: not server.server.hub.is_upstream("AAPL"))
             again = stub.StreamPrices(pb.StreamPricesRequest(tickers=["AAPL"]))
             await next_message(again, "prices")  # the slot came back with the close
             again.cancel()

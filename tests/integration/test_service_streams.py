@@ -7,6 +7,7 @@ import time
 
 import grpc
 import pytest
+from fakes.scripted import ScriptedSource
 from helpers import (
     ending,
     has,
@@ -22,7 +23,6 @@ from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import market_data_pb2_grpc as rpc
 from tickwire_server.config import Settings
 from tickwire_server.domain import MarketState, SourceState
-from tickwire_server.sources.scripted import ScriptedSource
 
 
 # Every test here: a strict four-ticker universe, at most 3 tickers a stream,
@@ -164,7 +164,7 @@ async def test_malformed_request_ends_the_stream_with_invalid_argument(
     assert "malformed SubscribeRequest" in (info.value.details() or "")
     # The server keeps serving everyone else.
     status = await stub.GetMarketStatus(pb.GetMarketStatusRequest(), timeout=5)
-    assert status.status.source == "scripted"
+    assert status.status.source == "synthetic"
 
 
 async def test_oversize_requests_get_a_status_with_a_message(stub: rpc.MarketDataStub) -> None:
@@ -293,7 +293,7 @@ async def test_a_bug_while_handling_a_request_ends_that_stream_with_internal(
     assert error.code() == grpc.StatusCode.INTERNAL
     assert "source bug" in (error.details() or "")
     status = await stub.GetMarketStatus(pb.GetMarketStatusRequest(), timeout=5)
-    assert status.status.source == "scripted"  # everyone else is still served
+    assert status.status.source == "synthetic"  # everyone else is still served
 
 
 @pytest.mark.parametrize(

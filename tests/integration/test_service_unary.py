@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from fakes.scripted import ScriptedSource
 from helpers import statuses
 
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import market_data_pb2_grpc as rpc
 from tickwire_server.domain import MarketState, SourceState
-from tickwire_server.sources.scripted import ScriptedSource
 
 
 async def test_snapshot_returns_prices_and_a_status_per_ticker(
@@ -60,7 +60,7 @@ async def test_market_status_tells_the_sources_state(
     first = (await stub.GetMarketStatus(pb.GetMarketStatusRequest(), timeout=5)).status
     assert (first.market, first.source, first.source_state) == (
         pb.MARKET_STATE_OPEN,
-        "scripted",
+        "synthetic",
         pb.SOURCE_STATE_HEALTHY,
     )
     source.set_status(SourceState.ERROR, MarketState.EXTENDED_HOURS, "upstream refused the key")

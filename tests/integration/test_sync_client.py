@@ -80,7 +80,7 @@ async def test_updates_iterate_live_prices_from_a_real_server() -> None:
 
         def read_three() -> list[tuple[str, float]]:
             with SyncClient(server.target, timeout=5) as client:
-                assert client.market_status().source == "scripted"
+                assert client.market_status().source == "synthetic"
                 updates = client.updates("AAPL", "MSFT")
                 first_two = sorted((u.ticker, u.price) for u in itertools.islice(updates, 2))
                 loop.call_soon_threadsafe(server.push, {"AAPL": 191.0})

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+from fakes.scripted import ScriptedSource
 
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire_server import codec
@@ -15,7 +16,6 @@ from tickwire_server.cache import PriceCache
 from tickwire_server.domain import MarketState, Quote, SourceState, SourceStatus
 from tickwire_server.errors import EndReason, StreamEnded
 from tickwire_server.hub import Hub, LoopSink
-from tickwire_server.sources.scripted import ScriptedSource
 from tickwire_server.subscriber import Subscriber
 
 TIMEOUT = 2.0
@@ -292,7 +292,7 @@ async def test_status_change_is_pushed_to_every_stream_and_listener() -> None:
         [response] = await _frames(sub)
         assert response.WhichOneof("response") == "market_status"
         status = response.market_status
-        assert status.source == "scripted"
+        assert status.source == "synthetic"
         assert status.source_state == pb.SOURCE_STATE_DEGRADED
         assert status.market == pb.MARKET_STATE_CLOSED
         assert status.message == "late data"
@@ -453,7 +453,7 @@ async def test_loop_sink_hands_status_and_rejects_from_another_thread() -> None:
     heard: list[tuple[SourceStatus, int]] = []
     hub.on_status(lambda s: heard.append((s, threading.get_ident())))
 
-    status = SourceStatus("scripted", MarketState.CLOSED, SourceState.ERROR, "down")
+    status = SourceStatus("synthetic", MarketState.CLOSED, SourceState.ERROR, "down")
 
     def report() -> None:
         sink.set_status(status)

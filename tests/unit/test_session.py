@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from fakes.scripted import ScriptedSource
 
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire_server import symbols
@@ -12,7 +13,6 @@ from tickwire_server.cache import PriceCache
 from tickwire_server.domain import TickerResult, TickerStatus
 from tickwire_server.hub import Hub
 from tickwire_server.session import StreamSession
-from tickwire_server.sources.scripted import ScriptedSource
 from tickwire_server.subscriber import Subscriber
 
 TIMEOUT = 2.0
@@ -75,7 +75,7 @@ async def test_ticker_the_source_does_not_serve_is_unknown() -> None:
     results = session.subscribe(["zzzz", "AAPL"])
     assert _statuses(results) == [("ZZZZ", TickerStatus.UNKNOWN_TICKER), ("AAPL", OK)]
     assert "ZZZZ" in results[0].message
-    assert "scripted" in results[0].message
+    assert "synthetic" in results[0].message
     assert session.tickers == {"AAPL"}
     assert ("add", "ZZZZ") not in source.requested
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 
+from fakes.scripted import ScriptedSource
+
 from tickwire_server.cache import PriceCache
 from tickwire_server.domain import Quote, TickerStatus
 from tickwire_server.snapshot import read_snapshot
-from tickwire_server.sources.scripted import ScriptedSource
 
 
 def _cache(**prices: float) -> PriceCache:

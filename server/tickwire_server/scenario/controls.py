@@ -9,13 +9,14 @@ an operation the running source cannot do raises `NotPossible`
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tickwire_server import symbols
 from tickwire_server.cache import PriceCache
-from tickwire_server.domain import MarketState, SourceState, SourceStatus
+from tickwire_server.domain import MarketState, Quote, SourceState, SourceStatus
 from tickwire_server.errors import EndReason, StreamEnded, TickwireError
 from tickwire_server.gate import StreamGate
 from tickwire_server.hub import Hub
@@ -72,25 +73,43 @@ class Controls:
 
     def push(self, ticker: str, price: float, **bar: float | None) -> int:
         """Publish `price` for `ticker` now; the sequence number it was given."""
-        ticker = self._ticker(ticker, joining=True)
-        _price("price", price)
+        quote = Quote(ticker, price, self.source.clock.now_ns())
         for name, value in bar.items():
             if name not in BAR_FIELDS:
                 raise BadInput(f"unknown bar field {name!r}: one of {', '.join(BAR_FIELDS)}")
-            if value is None:
-                continue
-            if name in ("volume", "transactions"):
-                if not (math.isfinite(value) and value >= 0):
-                    raise BadInput(f"{name} must be a finite number, zero or more, not {value}")
-            else:
-                _price(name, value)
+            setattr(quote, name, value)
+        return self.push_quotes([quote])[0]
+
+    def push_quotes(self, quotes: Sequence[Quote]) -> list[int]:
+        """Publish `quotes` in one batch (bar fields left out are derived); their sequences."""
+        checked = []
+        for quote in quotes:
+            ticker = self._ticker(quote.ticker, joining=True)
+            _price("price", quote.price)
+            for name in BAR_FIELDS:
+                value = getattr(quote, name)
+                if value is None:
+                    continue
+                if name in ("volume", "transactions"):
+                    if not (math.isfinite(value) and value >= 0):
+                        raise BadInput(f"{name} must be a finite number, zero or more, not {value}")
+                else:
+                    _price(name, value)
+            checked.append(dataclasses.replace(quote, ticker=ticker))
         try:
-            self.source.push(ticker, price, **bar)
+            self.source.push_quotes(checked)
         except ValueError as exc:
             raise BadInput(str(exc)) from exc
-        entry = self._cache.get(ticker)
-        assert entry is not None  # published on this thread: the cache holds it now
-        return entry.sequence
+        sequences = []
+        for quote in checked:
+            entry = self._cache.get(quote.ticker)
+            assert entry is not None  # published on this thread: the cache holds it now
+            sequences.append(entry.sequence)
+        return sequences
+
+    def reject(self, tickers: Sequence[str], reason: str) -> None:
+        """Make the source report `tickers` unknown to their subscribers."""
+        self.source.reject([symbols.normalize(t) for t in tickers], reason)
 
     def stall(self, ticker: str, stale_after: float) -> None:
         ticker = self._ticker(ticker)
@@ -125,13 +144,15 @@ class Controls:
         ended = StreamEnded(EndReason.DROPPED, f"{whose} dropped by ScenarioControl.DropStreams")
         return self._hub.drop(ended, principal)
 
-    def set_health(self, state: SourceState, message: str = "") -> SourceStatus:
+    def set_health(
+        self, state: SourceState, message: str = "", market: MarketState | None = None
+    ) -> SourceStatus:
         if state not in HEALTH_STATES:
             names = ", ".join(s.name for s in HEALTH_STATES)
             raise BadInput(f"the source state must be one of {names}, not {state.name}")
         if len(message) > 200:
             raise BadInput(f"the message has {len(message)} characters; at most 200")
-        return self.source.set_health(state, message)
+        return self.source.set_health(state, message, market)
 
     def skip(self, ticker: str, count: int) -> int:
         """Skip `count` sequence numbers of `ticker`; the number its next update carries."""

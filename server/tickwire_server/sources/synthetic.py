@@ -19,7 +19,7 @@ import logging
 import math
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -167,7 +167,19 @@ class SyntheticMarket:
     produced, and none is made up later.
     """
 
-    def __init__(self, tickers: Sequence[str], *, hz: float, seed: int) -> None:
+    def __init__(
+        self,
+        tickers: Sequence[str],
+        *,
+        hz: float,
+        seed: int,
+        prices: Mapping[str, float] | None = None,
+    ) -> None:
+        """A market of `tickers`, from their profiles' prices or the given `prices`.
+
+        A ticker whose given price is 0 is in the universe without a price
+        until one is pushed (or the first tick).
+        """
         if not (hz > 0.0 and math.isfinite(hz)):
             raise ValueError(f"hz must be a positive number, got {hz}")
         self.hz = hz
@@ -182,10 +194,15 @@ class SyntheticMarket:
         self._next_ns: int | None = None  # the clock time of the next tick
         self._stalls: dict[str, Stall] = {}
         self._bursts: list[Burst] = []
+        self._unpriced: set[str] = set()
         for ticker in tickers:
             profile = PROFILES.get(ticker) or self._profile_for(ticker)
-            self._tickers[ticker] = _Ticker(profile, on_grid(profile.price), _lots(ticker))
-            self._gbm.add(ticker, profile.price, profile.mu, profile.sigma, profile.sector)
+            given = (prices or {}).get(ticker)
+            price = given if given is not None and given > 0 else on_grid(profile.price)
+            if given is not None and not given > 0:
+                self._unpriced.add(ticker)
+            self._tickers[ticker] = _Ticker(profile, price, _lots(ticker))
+            self._gbm.add(ticker, price, profile.mu, profile.sigma, profile.sector)
 
     def __contains__(self, ticker: object) -> bool:
         return ticker in self._tickers or ticker in self._joined
@@ -201,6 +218,10 @@ class SyntheticMarket:
 
     def profile(self, ticker: str) -> Profile:
         return self._state(ticker).profile
+
+    def first_prices(self, timestamp_ns: int) -> list[Quote]:
+        """The prices the market starts from, as quotes with no bar."""
+        return [self.last(t, timestamp_ns) for t in self.tickers if t not in self._unpriced]
 
     def last(self, ticker: str, timestamp_ns: int) -> Quote:
         """The last published price of `ticker` as a quote with no bar."""
@@ -293,6 +314,7 @@ class SyntheticMarket:
         vwap = _given(bar, "vwap", round((open_ + high + low + price) / 4, 4))
         state.price = price
         self._set_level(ticker, price)
+        self._unpriced.discard(ticker)
         return Quote(
             ticker,
             price,
@@ -526,14 +548,21 @@ class SyntheticSource(SteppingSource):
         seed: int | None = None,
         open_universe: bool = False,
         clock: Clock | None = None,
+        prices: Mapping[str, float] | None = None,
+        quiet_joins: bool = False,
     ) -> None:
+        """See the class; `prices` gives the universe and its exact first prices (0: none
+        until pushed), and with `quiet_joins` a ticker joining an open universe has no
+        price until pushed or ticked."""
         super().__init__()
         self.clock = SourceClock(clock if clock is not None else RealClock())
-        self.universe = list(tickers)
+        self.prices = dict(prices) if prices is not None else None
+        self.universe = list(prices) if prices is not None else list(tickers)
         self.hz = hz
         self.seed = seed if seed is not None else 0
-        self.market: Market = SyntheticMarket(self.universe, hz=hz, seed=self.seed)
+        self.market: Market = self._seed_market()
         self.open_universe = open_universe
+        self.quiet_joins = quiet_joins
         self._wake = asyncio.Event()
 
     @property
@@ -548,7 +577,7 @@ class SyntheticSource(SteppingSource):
         now = self.clock.now_ns()
         market = self.synthetic
         market.due(now)  # the first call sets where the ticks begin
-        self._begin(sink, [market.last(t, now) for t in market.tickers], self._run())
+        self._begin(sink, market.first_prices(now), self._run())
 
     def add_ticker(self, ticker: str) -> None:
         """Serve `ticker`: in the universe already, or joining an open one."""
@@ -556,7 +585,8 @@ class SyntheticSource(SteppingSource):
             return
         if self.open_universe:  # otherwise `knows` said no: the hub acked it UNKNOWN_TICKER
             self.market.join(ticker)
-            self._publish([self.synthetic.last(ticker, self.clock.now_ns())])
+            if not self.quiet_joins:
+                self._publish([self.synthetic.last(ticker, self.clock.now_ns())])
 
     def remove_ticker(self, ticker: str) -> bool:
         """The universe is produced whether watched or not: every ticker is kept."""
@@ -590,11 +620,18 @@ class SyntheticSource(SteppingSource):
         self._set_status(self._status.state, market, self._status.message)
         return self._status
 
-    def set_health(self, state: SourceState, message: str = "") -> SourceStatus:
-        """Report `state`. Out of HEALTHY the prices stop and turn stale; back in, they go on."""
+    def set_health(
+        self, state: SourceState, message: str = "", market: MarketState | None = None
+    ) -> SourceStatus:
+        """Report `state` (and `market`, in the same status).
+
+        Out of HEALTHY the prices stop and turn stale; back in, they go on.
+        """
         self.advance()
         was_healthy = self._status.state is SourceState.HEALTHY
-        self._set_status(state, self._status.market, message)
+        if market is not None:
+            self.market.thin = market is MarketState.EXTENDED_HOURS
+        self._set_status(state, market or self._status.market, message)
         if was_healthy and state is not SourceState.HEALTHY and self._sink is not None:
             self._sink.mark_stale(self.market.tickers)
         elif state is SourceState.HEALTHY and not was_healthy:
@@ -604,12 +641,29 @@ class SyntheticSource(SteppingSource):
             self._publish([q for q in quotes if q.price > 0])  # a replay may have none yet
         return self._status
 
+    def reject(self, tickers: Sequence[str], reason: str) -> None:
+        """Report `tickers` unknown, as an upstream that turned out not to know them would."""
+        if self._sink is not None:
+            self._sink.reject(list(tickers), reason)
+
     def push(self, ticker: str, price: float, **bar: float | None) -> None:
         """Publish one update of `ticker` at exactly `price` now (joining an open universe)."""
+        quote = Quote(ticker, price, self.clock.now_ns())
+        for name, value in bar.items():
+            setattr(quote, name, value)
+        self.push_quotes([quote])
+
+    def push_quotes(self, quotes: Sequence[Quote]) -> None:
+        """Publish `quotes` in one batch, as given; bar fields left out are derived."""
         self.advance()
-        if ticker not in self.market and self.open_universe:
-            self.market.join(ticker)
-        self._publish([self.market.push(ticker, price, self.clock.now_ns(), **bar)])
+        out = []
+        for q in quotes:
+            if q.ticker not in self.market and self.open_universe:
+                self.market.join(q.ticker)
+            bar = {"open": q.open, "high": q.high, "low": q.low, "volume": q.volume}
+            bar |= {"vwap": q.vwap, "transactions": q.transactions}
+            out.append(self.market.push(q.ticker, q.price, q.timestamp_ns, **bar))
+        self._publish(out)
 
     def stall(self, ticker: str, stale_after: float) -> None:
         """Stop updating `ticker`; `stale_after` seconds on, its price turns stale."""
@@ -661,14 +715,17 @@ class SyntheticSource(SteppingSource):
         """
         joined = self.synthetic.joined
         self.clock.resume()
-        market = self.market = SyntheticMarket(self.universe, hz=self.hz, seed=self.seed)
+        market = self.market = self._seed_market()
         for ticker in joined:
             market.join(ticker)
         now = self.clock.now_ns()
         market.due(now)
         self._set_status(SourceState.HEALTHY, MarketState.OPEN, "")
-        self._publish([market.last(t, now) for t in market.tickers])
+        self._publish(market.first_prices(now))
         self._wake.set()
+
+    def _seed_market(self) -> SyntheticMarket:
+        return SyntheticMarket(self.universe, hz=self.hz, seed=self.seed, prices=self.prices)
 
     def _set_status(self, state: SourceState, market: MarketState, message: str) -> None:
         self.market.producing = state is SourceState.HEALTHY and market is not MarketState.CLOSED

@@ -19,7 +19,7 @@ class ScriptedSource:
     ref-counting reach the upstream.
     """
 
-    name = "scripted"
+    name = "synthetic"
 
     def __init__(self, universe: Mapping[str, float] | None = None, *, strict: bool = False):
         self._seeds = dict(universe or {})
