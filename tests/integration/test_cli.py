@@ -166,3 +166,42 @@ async def test_tickwire_server_token_without_a_secret_says_what_to_set() -> None
         _, err = await process.communicate()
     assert process.returncode == 2
     assert "set TICKWIRE_JWT_SECRET (at least 32 bytes)" in err.decode()
+
+
+async def test_scenario_push_shows_in_a_watching_dashboard_and_drop_makes_it_reconnect() -> None:
+    async with serve_in_process({"AAPL": 190.0}) as server:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tickwire.cli", "watch", "AAPL", "--target", server.target,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "COLUMNS": "120", "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"},
+        )  # fmt: skip
+        assert process.stdout is not None
+        screen = ""
+
+        async def until_shown(text: str) -> None:
+            nonlocal screen
+            async with asyncio.timeout(30):
+                while text not in screen:
+                    chunk = await process.stdout.read(4096)  # type: ignore[union-attr]
+                    assert chunk, (await process.stderr.read()).decode()  # type: ignore[union-attr]
+                    screen += chunk.decode(errors="replace")
+
+        try:
+            await until_shown("190.00")
+            code, out, err = await _tickwire(
+                "scenario", "push", "AAPL", "123.45", "--target", server.target
+            )
+            assert code == 0, err
+            assert "AAPL 123.45 sequence 2" in out
+            await until_shown("123.45")
+            code, out, err = await _tickwire("scenario", "drop", "--target", server.target)
+            assert (code, out.split()[0]) == (0, "1"), err  # one stream dropped
+            await until_shown("reconnects 1")
+            process.send_signal(signal.SIGINT)
+            async with asyncio.timeout(30):
+                await process.communicate()
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert process.returncode == 0

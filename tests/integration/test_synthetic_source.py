@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grpc
+import pytest
 from helpers import next_message, statuses, subscribe
 from processes import spawned_server
 
@@ -104,3 +105,30 @@ async def test_the_same_seed_gives_the_same_prices_and_sequences_whoever_watches
     several = await _watch_ticks(clients=5, ticks=12)
     assert one == several
     assert len({price for _, price, _ in one}) > 3
+
+
+async def test_the_testing_helper_pushes_steps_and_refuses_through_the_controls() -> None:
+    from tickwire import Client
+    from tickwire_server.scenario import BadInput
+
+    async with serve_in_process({"AAPL": 190.0, "MSFT": 0.0}) as server, Client(server) as client:
+        prices = client.subscribe("AAPL", "NEWCO")
+        assert (await anext(prices)).price == 190.0  # exactly the given price; MSFT has none
+        assert "MSFT" not in await client.snapshot()
+        assert server.push({"aapl": 190.5, "NEWCO": 12.0}) == {"AAPL": 2, "NEWCO": 1}
+        seen = {u.ticker: u.price for u in [await anext(prices), await anext(prices)]}
+        assert seen == {"AAPL": 190.5, "NEWCO": 12.0}
+        server.advance(1.0)  # one tick of the market's own, for every ticker it holds
+        ticked = {u.ticker: u.sequence for u in [await anext(prices), await anext(prices)]}
+        assert ticked == {"AAPL": 3, "NEWCO": 2}
+        with pytest.raises(BadInput, match="price must be"):
+            server.push({"AAPL": float("nan")})
+        assert (await client.snapshot("AAPL"))["AAPL"].sequence == 3  # nothing changed
+
+
+async def test_a_strict_testing_helper_refuses_tickers_outside_its_prices() -> None:
+    from tickwire_server.scenario import BadInput
+
+    async with serve_in_process({"AAPL": 190.0}, strict=True) as server:
+        with pytest.raises(BadInput, match="unknown ticker ZZZQ"):
+            server.push({"ZZZQ": 1.0})
