@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +68,7 @@ class Outcome:
     connect_seconds: float  # from starting the clients to every stream's first message
     statuses: dict[str, int]
     slow: dict[str, Any]
+    accepted_per_s: float = 0.0  # updates the server accepted (when it serves metrics)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -100,7 +102,8 @@ def run_load(load: Load) -> Outcome:
             name=load.design,
             **load.server_env,
         )  # fmt: skip
-        target = server.expect("ready", 30)["target"]
+        ready = server.expect("ready", 30)
+        target, metrics_port = ready["target"], ready.get("metrics_port")
         rss_before = server.rss()
         clients = []
         opening = time.monotonic()
@@ -135,8 +138,10 @@ def run_load(load: Load) -> Outcome:
             client.send(f"{start} {end}")
         time.sleep(max(0.0, (start - time.time_ns()) / 1e9))
         cpu0, t0 = server.cpu_seconds(), time.monotonic()
+        accepted0 = _accepted(metrics_port)
         time.sleep(max(0.0, (end - time.time_ns()) / 1e9))
         cpu1, t1 = server.cpu_seconds(), time.monotonic()
+        accepted1 = _accepted(metrics_port)
         rss_after = server.rss()
         wait = load.slow_pause + 30 if load.slow_streams else 30
         results = [c.expect("result", wait) for c, _ in clients]
@@ -164,7 +169,19 @@ def run_load(load: Load) -> Outcome:
         connect_seconds=round(connect_seconds, 3),
         statuses=statuses,
         slow=results[-1] if load.slow_streams else {},
+        accepted_per_s=round((accepted1 - accepted0) / (t1 - t0)),
     )
+
+
+def _accepted(port: int | None) -> float:
+    """The server's `tickwire_updates_accepted_total`, scraped (0 without metrics)."""
+    if port is None:
+        return 0.0
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        for line in reply.read().decode().splitlines():
+            if line.startswith("tickwire_updates_accepted_total "):
+                return float(line.split()[1])
+    return 0.0
 
 
 def _split(streams: int, procs: int) -> list[tuple[int, int]]:

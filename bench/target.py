@@ -2,6 +2,10 @@
 
 `python -m bench.target --tickers 500 --hz 0` serves tickwire on a free
 loopback port with a source that publishes as fast as the loop allows.
+With BENCH_SOURCE=synthetic it serves the synthetic source over the same
+universe, bursting every ticker at BENCH_BURST_HZ; with BENCH_SOURCE=simulator
+the simulator, stepping BENCH_BURST_HZ times a second. Either way metrics
+are served, and the ready line names their port (accepted updates are read there).
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ from tickwire_server import app
 from tickwire_server.app import TickwireServer
 from tickwire_server.config import Settings
 from tickwire_server.domain import MarketState, Quote, SourceState, SourceStatus, TickerMeta
-from tickwire_server.sources.base import PriceSink
+from tickwire_server.scenario.controls import MAX_BURST_S
+from tickwire_server.sources.base import PriceSink, PriceSource
+from tickwire_server.sources.simulator import SimulatorSource
+from tickwire_server.sources.synthetic import SyntheticSource
 
 
 class FeedSource:
@@ -71,6 +78,8 @@ async def serve(args: ServeArgs) -> None:
     if os.environ.get("BENCH_NO_DRAIN"):  # lever off: grpc reads one notice per loop turn
         setattr(app, "drain_completion_notices", lambda loop: False)  # noqa: B010
     secret = os.environ.get("BENCH_JWT_SECRET")  # the auth scenario: every stream's own token
+    kind = os.environ.get("BENCH_SOURCE", "")  # the synthetic scenario
+    burst_hz = float(os.environ.get("BENCH_BURST_HZ", "100"))
     settings = Settings(
         host=args.host,
         port=args.port,
@@ -81,14 +90,27 @@ async def serve(args: ServeArgs) -> None:
         log_level="WARNING",
         auth="jwt" if secret else "none",
         jwt_secret=secret,
-        metrics_port=0 if os.environ.get("BENCH_METRICS") else None,  # the metrics scenario
+        metrics_port=0 if os.environ.get("BENCH_METRICS") or kind else None,
     )
-    source = FeedSource(Feed(args.tickers), args.hz)
-    async with TickwireServer(settings, source=source) as server:
+    async with TickwireServer(settings, source=_source(kind, args)) as server:
         if not os.environ.get("BENCH_DEFAULT_GC"):  # lever off: Python's default collector
             app.tune_gc()  # as tickwire-server does
-        announce(server.target)
+        if kind == "synthetic" and server.controls is not None:
+            server.controls.burst([], burst_hz, MAX_BURST_S)
+        metrics = server.metrics
+        announce(server.target, **({"metrics_port": metrics.port} if metrics else {}))
         await until_stopped(args.max_seconds)
+
+
+def _source(kind: str, args: ServeArgs) -> PriceSource:
+    """The benchmark feed, or the synthetic source or the simulator over the same universe."""
+    names = Feed(args.tickers).tickers
+    burst_hz = float(os.environ.get("BENCH_BURST_HZ", "100"))
+    if kind == "synthetic":
+        return SyntheticSource(tickers=names, hz=1.0, seed=1)
+    if kind == "simulator":
+        return SimulatorSource(tickers=names, interval=1.0 / burst_hz, seed=1)
+    return FeedSource(Feed(args.tickers), args.hz)
 
 
 def main() -> None:

@@ -9,7 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench.scenarios import auth, fanout, latency, metrics, simulator, slow_consumer, streams
+from bench.scenarios import (
+    auth,
+    fanout,
+    latency,
+    metrics,
+    simulator,
+    slow_consumer,
+    streams,
+    synthetic,
+)
 
 Scenario = Callable[[bool], dict[str, Any]]
 
@@ -21,4 +30,5 @@ SCENARIOS: dict[str, Scenario] = {
     "simulator": simulator.run,
     "auth": auth.run,
     "metrics": metrics.run,
+    "synthetic": synthetic.run,
 }

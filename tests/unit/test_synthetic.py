@@ -91,3 +91,14 @@ def test_a_rate_that_cannot_work_is_refused(hz: float) -> None:
 def test_a_clock_only_moves_forward() -> None:
     with pytest.raises(ValueError):
         ManualClock().advance(-1.0)
+
+
+def test_a_market_behind_a_real_clock_skips_what_it_cannot_produce_in_time() -> None:
+    market = SyntheticMarket(UNIVERSE, hz=10, seed=1)
+    market.due(0)
+    late = market.due(60 * 10**9, max_behind_ns=10**9)  # a minute late: one second of it
+    assert len(late) == 10 and market.skipped == 590
+    assert late[0][0].timestamp_ns > 59 * 10**9
+    exact = SyntheticMarket(UNIVERSE, hz=10, seed=1)
+    exact.due(0)
+    assert len(exact.due(60 * 10**9)) == 600 and exact.skipped == 0  # a stepped clock: all

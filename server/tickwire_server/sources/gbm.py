@@ -17,7 +17,7 @@ it exists only as a reference for tests and benchmarks.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -194,6 +194,16 @@ class GbmState:
         return TickerParams(
             float(self._price[i]), float(self._mu[i]), float(self._sigma[i]), sector
         )
+
+    def slots(self, tickers: Sequence[str]) -> npt.NDArray[np.intp]:
+        """The slots of `tickers` (valid until a ticker is removed)."""
+        return np.fromiter((self._slot[t] for t in tickers), np.intp, len(tickers))
+
+    def walk(self, slots: npt.NDArray[np.intp], z: FloatArray, dt: float) -> FloatArray:
+        """Advance only the tickers at `slots` by `dt` years with normals `z`; their prices."""
+        prices = gbm_step(self._price[slots], self._mu[slots], self._sigma[slots], dt, z)
+        self._price[slots] = prices
+        return prices
 
     def set_price(self, ticker: str, price: float) -> None:
         """Move `ticker` to `price`; it walks on from there (KeyError if absent)."""

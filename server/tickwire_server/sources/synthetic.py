@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
 import time
@@ -43,6 +44,7 @@ LOT = 100  # shares in a round lot
 SESSION_OPEN_UTC_S = 14 * 3600 + 30 * 60  # 09:30 New York in winter, as seconds of a UTC day
 SESSION_S = int(6.5 * 3600)
 THIN = 0.15  # relative activity outside the regular session
+MAX_BEHIND_NS = 10**9  # on the real clock, ticks older than this are skipped, not produced
 
 
 class Clock(Protocol):
@@ -150,6 +152,7 @@ class Burst:
     hz: float
     next_ns: int
     ends_ns: int
+    cached: np.ndarray | None = None  # the tickers' GBM slots, once looked up
 
     @property
     def period_ns(self) -> int:
@@ -186,6 +189,7 @@ class SyntheticMarket:
         self.seed = seed
         self.producing = True
         self.thin = False  # extended hours: trading as thin as outside the session
+        self.skipped = 0  # ticks skipped for falling behind a real clock
         self._rng = np.random.default_rng(seed)
         self._dt = (1.0 / hz) / TRADING_SECONDS_PER_YEAR
         self._gbm = GbmState(shock_probability=0.0)
@@ -203,6 +207,10 @@ class SyntheticMarket:
                 self._unpriced.add(ticker)
             self._tickers[ticker] = _Ticker(profile, price, _lots(ticker))
             self._gbm.add(ticker, price, profile.mu, profile.sigma, profile.sector)
+        # The universe's last published prices and lot sizes, by GBM slot (the order above).
+        self._slot = {ticker: i for i, ticker in enumerate(self._tickers)}
+        self._closes = np.array([s.price for s in self._tickers.values()], dtype=float)
+        self._lot_sizes = np.array([s.lots for s in self._tickers.values()], dtype=float)
 
     def __contains__(self, ticker: object) -> bool:
         return ticker in self._tickers or ticker in self._joined
@@ -225,7 +233,7 @@ class SyntheticMarket:
 
     def last(self, ticker: str, timestamp_ns: int) -> Quote:
         """The last published price of `ticker` as a quote with no bar."""
-        price = self._state(ticker).price
+        price = self._price(ticker)
         return Quote(ticker, price, timestamp_ns, close=price)
 
     def join(self, ticker: str) -> None:
@@ -245,16 +253,24 @@ class SyntheticMarket:
 
     # Time -----------------------------------------------------------------
 
-    def due(self, now_ns: int) -> list[list[Quote]]:
+    def due(self, now_ns: int, max_behind_ns: int | None = None) -> list[list[Quote]]:
         """Every tick the clock has passed since the last call, oldest first (one batch each).
 
         Regular ticks and burst ticks interleave by time; at the same time
-        the regular tick goes first.
+        the regular tick goes first. With `max_behind_ns`, ticks older than
+        that are skipped (counted in `skipped`), so a market asked for more
+        than the machine produces falls behind by that much at most instead
+        of for ever; without it (a stepped clock) every tick is produced.
         """
         period_ns = round(1e9 / self.hz)
         if self._next_ns is None:
             self._next_ns = now_ns - now_ns % period_ns + period_ns
             return []
+        if max_behind_ns is not None:
+            floor = now_ns - max_behind_ns
+            self._next_ns += self._skip(self._next_ns, floor, period_ns) * period_ns
+            for b in self._bursts:
+                b.next_ns += self._skip(b.next_ns, floor, b.period_ns) * b.period_ns
         batches: list[list[Quote]] = []
         while True:
             self._bursts = [b for b in self._bursts if b.next_ns < b.ends_ns]
@@ -269,6 +285,14 @@ class SyntheticMarket:
                 return batches
             if batch:
                 batches.append(batch)
+
+    def _skip(self, next_ns: int, floor_ns: int, period_ns: int) -> int:
+        """How many ticks from `next_ns` fall before `floor_ns` (counted skipped)."""
+        if next_ns >= floor_ns:
+            return 0
+        missed = (floor_ns - next_ns) // period_ns + 1
+        self.skipped += missed
+        return missed
 
     def stale_due(self, now_ns: int) -> list[str]:
         """Stalled tickers whose price turned stale by `now_ns`, not reported before."""
@@ -300,7 +324,7 @@ class SyntheticMarket:
             ValueError: the bar does not hold together (high below the price, ...).
         """
         state = self._state(ticker)
-        open_ = _given(bar, "open", state.price)
+        open_ = _given(bar, "open", self._price(ticker))
         high = _given(bar, "high", max(open_, price))
         low = _given(bar, "low", min(open_, price))
         if not low <= min(open_, price) <= max(open_, price) <= high:
@@ -312,7 +336,7 @@ class SyntheticMarket:
         volume = _given(bar, "volume", float(lots * LOT))
         transactions = round(_given(bar, "transactions", max(1.0, round(volume / LOT * 0.6))))
         vwap = _given(bar, "vwap", round((open_ + high + low + price) / 4, 4))
-        state.price = price
+        self._set_price(ticker, price)
         self._set_level(ticker, price)
         self._unpriced.discard(ticker)
         return Quote(
@@ -333,10 +357,8 @@ class SyntheticMarket:
 
         It draws nothing, so it leaves every later tick as it would have been.
         """
-        state = self._state(ticker)
-        return self._bar(
-            ticker, state, self._level(ticker), np.zeros(2), 1.0, 1.0, timestamp_ns, self.hz
-        )
+        return self._quotes([ticker], np.array([self._level(ticker)]), np.zeros((1, 2)),
+                            np.ones(1), 1.0, timestamp_ns, self.hz)[0]  # fmt: skip
 
     def stall(self, ticker: str, now_ns: int, stale_after_ns: int) -> None:
         """Stop ticking `ticker` from `now_ns`; its price turns stale `stale_after_ns` later."""
@@ -394,7 +416,7 @@ class SyntheticMarket:
         """
         shape = THIN if self.thin else intraday_shape(timestamp_ns)
         held = self._held()
-        quotes = []
+        quotes: list[Quote] = []
         if self._tickers:
             bursting = {t: self._level(t) for t in held if t in self._gbm and t not in self._stalls}
             prices = self._gbm.step(self._rng, self._dt)
@@ -403,38 +425,32 @@ class SyntheticMarket:
             # The bar's draws for the whole universe, one array call each.
             wiggle = np.abs(self._rng.normal(0.0, 1.0, (len(prices), 2)))
             volume = self._rng.gamma(2.0, 0.5, len(prices))
-            for i, (ticker, state) in enumerate(self._tickers.items()):
-                if ticker not in held:
-                    quotes.append(
-                        self._bar(
-                            ticker,
-                            state,
-                            float(prices[i]),
-                            wiggle[i],
-                            float(volume[i]),
-                            shape,
-                            timestamp_ns,
-                            self.hz,
-                        )
-                    )
+            names = list(self._tickers)
+            if held:
+                keep = np.fromiter((t not in held for t in names), bool, len(names))
+                names = [t for t in names if t not in held]
+                prices, wiggle, volume = prices[keep], wiggle[keep], volume[keep]
+            quotes = self._quotes(names, prices, wiggle, volume, shape, timestamp_ns, self.hz)
         for ticker, state in self._joined.items():
             rng = state.rng
             assert rng is not None
             p = state.profile
             z = rng.normal(size=1)
-            price = float(gbm_step(np.array([state.price]), p.mu, p.sigma, self._dt, z)[0])
-            wiggle = np.abs(rng.normal(0.0, 1.0, 2))
-            volume_draw = float(rng.gamma(2.0, 0.5))
+            price = gbm_step(np.array([state.price]), p.mu, p.sigma, self._dt, z)
+            wiggle = np.abs(rng.normal(0.0, 1.0, (1, 2)))
+            volume = rng.gamma(2.0, 0.5, 1)
             if ticker not in held:
-                quotes.append(
-                    self._bar(
-                        ticker, state, price, wiggle, volume_draw, shape, timestamp_ns, self.hz
-                    )
+                quotes += self._quotes(
+                    [ticker], price, wiggle, volume, shape, timestamp_ns, self.hz
                 )
         return quotes
 
     def _burst_tick(self, burst: Burst) -> list[Quote]:
-        """One tick of a burst: its tickers step by its period, on the market's generator."""
+        """One tick of a burst: its tickers step by its period, on the market's generator.
+
+        The universe's tickers step together in one array operation; the
+        draws are the same whichever of them are stalled.
+        """
         timestamp_ns = burst.next_ns
         shape = THIN if self.thin else intraday_shape(timestamp_ns)
         dt = (1.0 / burst.hz) / TRADING_SECONDS_PER_YEAR
@@ -442,54 +458,120 @@ class SyntheticMarket:
         z = self._rng.normal(size=n)
         wiggle = np.abs(self._rng.normal(0.0, 1.0, (n, 2)))
         volume = self._rng.gamma(2.0, 0.5, n)
-        quotes = []
-        for i, ticker in enumerate(burst.tickers):
-            if ticker in self._stalls or ticker not in self:
-                continue
-            state = self._state(ticker)
+        others: list[int] = []  # joined an open universe: off the universe's arrays
+        if self._stalls or self._joined:
+            names = list(burst.tickers)
+            keep = np.fromiter(
+                (t not in self._stalls and t in self._tickers for t in names), bool, n
+            )
+            others = [i for i, t in enumerate(names) if t in self._joined and t not in self._stalls]
+            names = [t for t in names if t not in self._stalls and t in self._tickers]
+            slots = self._gbm.slots(names)
+            kept = z[keep], wiggle[keep], volume[keep]
+        else:  # the plain case: the same tickers every tick, looked up once
+            names = list(burst.tickers)
+            if burst.cached is None:
+                burst.cached = self._gbm.slots(names)
+            slots = burst.cached
+            kept = z, wiggle, volume
+        levels = self._gbm.walk(slots, kept[0], dt)
+        quotes = self._quotes(names, levels, kept[1], kept[2], shape, timestamp_ns, burst.hz, slots)
+        for i in others:
+            ticker = burst.tickers[i]
+            state = self._joined[ticker]
             p = state.profile
-            level = float(
-                gbm_step(np.array([self._level(ticker)]), p.mu, p.sigma, dt, z[i : i + 1])[0]
-            )
-            self._set_level(ticker, level)
-            quotes.append(
-                self._bar(
-                    ticker, state, level, wiggle[i], float(volume[i]), shape, timestamp_ns, burst.hz
-                )
-            )
+            level = gbm_step(np.array([state.price]), p.mu, p.sigma, dt, z[i : i + 1])
+            quotes += self._quotes(
+                [ticker], level, wiggle[i : i + 1], volume[i : i + 1], shape, timestamp_ns,
+                burst.hz,
+            )  # fmt: skip
         return quotes
 
-    def _bar(
+    def _quotes(
         self,
-        ticker: str,
-        state: _Ticker,
-        price: float,
+        tickers: list[str],
+        prices: np.ndarray,
         wiggle: np.ndarray,
-        volume_draw: float,
+        volume_draws: np.ndarray,
         shape: float,
         timestamp_ns: int,
         hz: float,
-    ) -> Quote:
-        """One tick's quote: the close on the grid, and a bar around it from `state`'s last."""
-        open_ = state.price
-        close = on_grid(price)
-        spread = max(TICK, abs(close - open_))
-        high = on_grid(max(open_, close) + float(wiggle[0]) * spread * 0.5)
-        low = on_grid(min(open_, close) - float(wiggle[1]) * spread * 0.5)
-        lots = max(1, round(state.lots * shape * volume_draw / hz))
-        state.price = close
-        return Quote(
-            ticker,
-            close,
-            timestamp_ns,
-            open=open_,
-            high=high,
-            low=low,
-            close=close,
-            volume=float(lots * LOT),
-            vwap=round((open_ + high + low + close) / 4, 4),
-            transactions=max(1, round(lots * 0.6)),
+        slots: np.ndarray | None = None,
+    ) -> list[Quote]:
+        """One tick's quotes of `tickers` (all universe tickers at `slots`, or looked up)."""
+        if not tickers:
+            return []
+        if slots is None and tickers[0] in self._slot:
+            slots = np.fromiter((self._slot[t] for t in tickers), np.intp, len(tickers))
+        if slots is not None:
+            quotes, closes = _bars(
+                tickers, self._closes[slots], self._lot_sizes[slots], prices, wiggle,
+                volume_draws, shape, timestamp_ns, hz,
+            )  # fmt: skip
+            self._closes[slots] = closes
+            return quotes
+        state = self._joined[tickers[0]]  # joined: one at a time
+        quotes, closes = _bars(
+            tickers, np.array([state.price]), np.array([state.lots]), prices, wiggle,
+            volume_draws, shape, timestamp_ns, hz,
+        )  # fmt: skip
+        state.price = float(closes[0])
+        return quotes
+
+    def _price(self, ticker: str) -> float:
+        """The last published price of `ticker`."""
+        slot = self._slot.get(ticker)
+        return float(self._closes[slot]) if slot is not None else self._joined[ticker].price
+
+    def _set_price(self, ticker: str, price: float) -> None:
+        slot = self._slot.get(ticker)
+        if slot is not None:
+            self._closes[slot] = price
+        else:
+            self._joined[ticker].price = price
+
+
+def _bars(
+    tickers: list[str],
+    opens: np.ndarray,
+    lot_sizes: np.ndarray,
+    prices: np.ndarray,
+    wiggle: np.ndarray,
+    volume_draws: np.ndarray,
+    shape: float,
+    timestamp_ns: int,
+    hz: float,
+) -> tuple[list[Quote], np.ndarray]:
+    """One tick's quotes in array operations, and their closes: each close on the grid,
+    with a bar around it from the ticker's last price (`opens`)."""
+    closes = _grid(prices)
+    spread = np.maximum(TICK, np.abs(closes - opens))
+    highs = _grid(np.maximum(opens, closes) + wiggle[:, 0] * spread * 0.5)
+    lows = _grid(np.minimum(opens, closes) - wiggle[:, 1] * spread * 0.5)
+    lots = np.maximum(1.0, np.round(lot_sizes * (shape / hz) * volume_draws))
+    vwaps = np.round((opens + highs + lows + closes) / 4, 4)
+    trades = np.maximum(1.0, np.round(lots * 0.6)).astype(np.int64)
+    quotes = list(
+        map(
+            Quote,
+            tickers,
+            closes.tolist(),
+            itertools.repeat(timestamp_ns),
+            opens.tolist(),
+            highs.tolist(),
+            lows.tolist(),
+            closes.tolist(),
+            (lots * LOT).tolist(),
+            vwaps.tolist(),
+            trades.tolist(),
         )
+    )
+    return quotes, closes
+
+
+def _grid(prices: np.ndarray) -> np.ndarray:
+    """`on_grid` over an array."""
+    return np.maximum(TICK, np.round(np.round(prices / TICK) * TICK, 2))
 
 
 def _given(bar: dict[str, float | None], name: str, default: float) -> float:
@@ -605,7 +687,8 @@ class SyntheticSource(SteppingSource):
             return
         now = self.clock.now_ns()
         market = self.synthetic
-        for batch in market.due(now):
+        behind = None if self.clock.manual else MAX_BEHIND_NS
+        for batch in market.due(now, behind):
             self._sink.publish(batch)
         stale = market.stale_due(now)
         if stale:
