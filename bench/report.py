@@ -30,8 +30,9 @@ def machine() -> dict[str, Any]:
 
 def targets(data: dict[str, Any]) -> dict[str, Any]:
     """Each DESIGN.md target with the measured value and whether it holds."""
-    fan, lat, st, sim, auth, met = (
-        data.get(k, {}) for k in ("fanout", "latency", "streams", "simulator", "auth", "metrics")
+    fan, lat, st, sim, auth, met, syn = (
+        data.get(k, {})
+        for k in ("fanout", "latency", "streams", "simulator", "auth", "metrics", "synthetic")
     )
     checks = {
         "fanout.ratio_vs_naive >= 35": (fan.get("ratio_vs_naive"), lambda v: v >= 35),
@@ -42,6 +43,10 @@ def targets(data: dict[str, Any]) -> dict[str, Any]:
         "simulator.ratio_vs_cholesky >= 10": (sim.get("ratio_vs_cholesky"), lambda v: v >= 10),
         "auth.fanout_ratio >= 0.9": (auth.get("fanout_ratio"), lambda v: v >= 0.9),
         "metrics.fanout_ratio >= 0.9": (met.get("fanout_ratio"), lambda v: v >= 0.9),
+        "synthetic.cost_ratio_vs_simulator >= 1": (
+            syn.get("cost_ratio_vs_simulator"),
+            lambda v: v >= 1,
+        ),
         "auth.streams_connected_jwt >= 10000": (
             auth.get("streams_connected_jwt"),
             lambda v: v >= 10_000,

@@ -24,7 +24,7 @@ from tickwire_server.sources.synthetic import SyntheticMarket
 
 TICKERS = 500
 SUBSCRIBERS = 50
-RATES = (20, 50, 100, 200, 400)  # burst Hz per ticker
+RATES = (20, 50, 100, 200, 400, 1000)  # burst Hz per ticker (1,000: the most StartBurst takes)
 SUSTAINED = 0.95
 
 
