@@ -193,6 +193,8 @@ async def test_drop_streams_with_a_refusal_makes_clients_back_off_and_resume() -
         assert refused.code() == grpc.StatusCode.UNAVAILABLE
         assert "refused" in (refused.details() or "")
         assert (await control.state()).refusing_for.ToTimedelta().total_seconds() > 0
+        stats = server.server.stats  # what tickwire_streams_ended and _requests_rejected count
+        assert stats.streams_ended["dropped"] >= 2 and stats.requests_rejected["refused"] >= 1
         # The client keeps retrying with backoff until the refusal ends, then resubscribes.
         await log.wait_for(ConnectionState.CONNECTED, count=2, wait=10)
         retries = sum(c.state is ConnectionState.RECONNECTING for c in log.changes)

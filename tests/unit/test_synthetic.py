@@ -102,3 +102,12 @@ def test_a_market_behind_a_real_clock_skips_what_it_cannot_produce_in_time() -> 
     exact = SyntheticMarket(UNIVERSE, hz=10, seed=1)
     exact.due(0)
     assert len(exact.due(60 * 10**9)) == 600 and exact.skipped == 0  # a stepped clock: all
+
+
+def test_a_market_behind_gives_at_most_max_batches_a_call_and_the_rest_next() -> None:
+    market = SyntheticMarket(UNIVERSE, hz=10, seed=1)
+    market.due(0)
+    first = market.due(10**9, max_batches=4)
+    rest = market.due(10**9, max_batches=100)
+    assert (len(first), len(rest)) == (4, 6)
+    assert first[-1][0].timestamp_ns < rest[0][0].timestamp_ns

@@ -45,6 +45,7 @@ SESSION_OPEN_UTC_S = 14 * 3600 + 30 * 60  # 09:30 New York in winter, as seconds
 SESSION_S = int(6.5 * 3600)
 THIN = 0.15  # relative activity outside the regular session
 MAX_BEHIND_NS = 10**9  # on the real clock, ticks older than this are skipped, not produced
+BATCHES_PER_TURN = 16  # on the real clock, ticks produced per event-loop turn at most
 
 
 class Clock(Protocol):
@@ -253,7 +254,9 @@ class SyntheticMarket:
 
     # Time -----------------------------------------------------------------
 
-    def due(self, now_ns: int, max_behind_ns: int | None = None) -> list[list[Quote]]:
+    def due(
+        self, now_ns: int, max_behind_ns: int | None = None, max_batches: int | None = None
+    ) -> list[list[Quote]]:
         """Every tick the clock has passed since the last call, oldest first (one batch each).
 
         Regular ticks and burst ticks interleave by time; at the same time
@@ -261,6 +264,8 @@ class SyntheticMarket:
         that are skipped (counted in `skipped`), so a market asked for more
         than the machine produces falls behind by that much at most instead
         of for ever; without it (a stepped clock) every tick is produced.
+        With `max_batches`, at most that many come per call; the rest are
+        due at the next.
         """
         period_ns = round(1e9 / self.hz)
         if self._next_ns is None:
@@ -285,6 +290,8 @@ class SyntheticMarket:
                 return batches
             if batch:
                 batches.append(batch)
+                if max_batches is not None and len(batches) >= max_batches:
+                    return batches
 
     def _skip(self, next_ns: int, floor_ns: int, period_ns: int) -> int:
         """How many ticks from `next_ns` fall before `floor_ns` (counted skipped)."""
@@ -687,8 +694,11 @@ class SyntheticSource(SteppingSource):
             return
         now = self.clock.now_ns()
         market = self.synthetic
-        behind = None if self.clock.manual else MAX_BEHIND_NS
-        for batch in market.due(now, behind):
+        if self.clock.manual:  # every tick, however many
+            batches = market.due(now)
+        else:  # a turn's worth, so that streams are served between turns
+            batches = market.due(now, MAX_BEHIND_NS, BATCHES_PER_TURN)
+        for batch in batches:
             self._sink.publish(batch)
         stale = market.stale_due(now)
         if stale:
