@@ -311,6 +311,8 @@ class Settings(BaseSettings):
             raise ValueError("--scenario drives the synthetic source: add --source synthetic")
         if self.source == "replay" and self.replay_file is None:
             raise ValueError("the replay source plays a recording: set --replay-file")
+        if self.source == "replay" and self.replay_file and not self.replay_file.is_file():
+            raise ValueError(f"cannot read the recording {self.replay_file}: no such file")
         self.replay_rate  # noqa: B018 - checks the speed
         if self.massive_backoff_max < self.massive_backoff_base:
             raise ValueError("massive_backoff_max must not be below massive_backoff_base")

@@ -157,7 +157,10 @@ def test_a_corrupt_recording_is_refused_naming_where(tmp_path: Path) -> None:
 async def test_replay_needs_a_file_and_a_sane_speed(tmp_path: Path) -> None:
     for args, reason in (
         (["--source", "replay"], "--replay-file"),
-        (["--source", "replay", "--replay-file", "x", "--replay-speed", "fast"], "replay_speed"),
+        (
+            ["--source", "replay", "--replay-file", __file__, "--replay-speed", "fast"],
+            "replay_speed",
+        ),
         (["--source", "replay", "--replay-file", str(tmp_path / "none.twr")], "cannot read"),
     ):
         process = await spawn(*args, "--port", "0")
