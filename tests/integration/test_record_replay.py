@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import eventually, eventually_async
+from helpers import eventually
 from processes import spawn
 
 from tickwire import Client, RpcError, ScenarioClient
@@ -112,7 +112,8 @@ async def test_the_same_seed_and_operations_give_the_same_session_whoever_watche
 async def test_controls_work_during_a_replay(tmp_path: Path) -> None:
     path = tmp_path / "session.twr"
     await _record(path)
-    source = ReplaySource(path, speed=1.0)  # 12 s of recording at its own pace
+    # 12 s of recording at its own pace, on a clock the test steps.
+    source = ReplaySource(path, speed=1.0, clock=ManualClock())
     async with (
         serve_in_process(source=source) as server,
         ScenarioClient(server) as control,
@@ -122,7 +123,7 @@ async def test_controls_work_during_a_replay(tmp_path: Path) -> None:
         await anext(subscription)
         await control.set_paused(True)
         held = (await client.snapshot("NVDA"))["NVDA"].sequence
-        await asyncio.sleep(1.2)  # two ticks' worth of recording
+        await control.advance(1.2)  # two ticks' worth of recording, paused
         assert (await client.snapshot("NVDA"))["NVDA"].sequence == held
         sequence = await control.push("NVDA", 42.0)
         update = await anext(subscription)
@@ -130,15 +131,12 @@ async def test_controls_work_during_a_replay(tmp_path: Path) -> None:
             update = await anext(subscription)
         assert update.sequence == sequence
         await control.set_paused(False)
-        await eventually_async(lambda: _moved(client, sequence))
+        await control.advance(1.2)  # the replay goes on from where it was held
+        assert (await client.snapshot("NVDA"))["NVDA"].sequence > sequence
         assert await control.drop() == 1
         with pytest.raises(RpcError) as error:
             await control.burst(hz=10, duration=1)
         assert error.value.code == "FAILED_PRECONDITION"
-
-
-async def _moved(client: Client, sequence: int) -> bool:
-    return (await client.snapshot("NVDA"))["NVDA"].sequence > sequence
 
 
 def test_a_corrupt_recording_is_refused_naming_where(tmp_path: Path) -> None:

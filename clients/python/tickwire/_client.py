@@ -86,12 +86,14 @@ class Client:
             on_state=on_state,
         )
         self._token = token
-        options = _convert.channel_options(max_message_bytes)
-        if tls or certificate_chain is not None or private_key is not None:
-            credentials = _convert.credentials(root_certificates, certificate_chain, private_key)
-            self._channel = grpc.aio.secure_channel(self.target, credentials, options=options)
-        else:
-            self._channel = grpc.aio.insecure_channel(self.target, options=options)
+        self._channel = _convert.aio_channel(
+            self.target,
+            tls=tls,
+            root_certificates=root_certificates,
+            certificate_chain=certificate_chain,
+            private_key=private_key,
+            max_message_bytes=max_message_bytes,
+        )
         self._stub = rpc.MarketDataStub(self._channel)
         self._subscriptions: set[Subscription] = set()
         self._closed = False

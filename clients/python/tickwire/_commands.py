@@ -6,13 +6,13 @@ import argparse
 import asyncio
 import json
 import sys
-from pathlib import Path
 
 from google.protobuf.json_format import MessageToDict
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from tickwire import _convert
 from tickwire._client import Client
 from tickwire._dashboard import Dashboard
 from tickwire._scenario_commands import scenario
@@ -24,18 +24,9 @@ REFRESH_SECONDS = 0.125
 def _client(args: argparse.Namespace, dashboard: Dashboard | None = None) -> Client:
     return Client(
         args.target,
-        token=args.token,
-        tls=args.tls or any((args.ca, args.cert, args.key)),
-        root_certificates=_read(args.ca),
-        certificate_chain=_read(args.cert),
-        private_key=_read(args.key),
-        timeout=args.timeout,
         on_state=dashboard.on_state if dashboard else None,
+        **_convert.command_line_options(args),
     )
-
-
-def _read(path: str | None) -> bytes | None:
-    return Path(path).read_bytes() if path else None
 
 
 async def watch(args: argparse.Namespace, console: Console) -> int:

@@ -1,9 +1,11 @@
-"""Shared by the async and sync clients: channel options, metadata, response unpacking."""
+"""Shared by the async and sync clients: channels, metadata, response unpacking."""
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -48,6 +50,78 @@ async def token_metadata(source: TokenSource) -> tuple[tuple[str, str], ...]:
     if inspect.isawaitable(token):
         token = await token
     return metadata(token)
+
+
+def secure(tls: bool, certificate_chain: bytes | None, private_key: bytes | None) -> bool:
+    """Whether a client with these options dials with TLS (a client certificate implies it)."""
+    return tls or certificate_chain is not None or private_key is not None
+
+
+def aio_channel(
+    target: str,
+    *,
+    tls: bool,
+    root_certificates: bytes | None,
+    certificate_chain: bytes | None,
+    private_key: bytes | None,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+) -> grpc.aio.Channel:
+    """An asyncio channel to `target` with the client options, over TLS when asked."""
+    tls = secure(tls, certificate_chain, private_key)
+    channel: grpc.aio.Channel = _dial(
+        grpc.aio, target, tls, root_certificates, certificate_chain, private_key, max_message_bytes
+    )
+    return channel
+
+
+def sync_channel(
+    target: str,
+    *,
+    tls: bool,
+    root_certificates: bytes | None,
+    certificate_chain: bytes | None,
+    private_key: bytes | None,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+) -> grpc.Channel:
+    """A blocking channel to `target`, as `aio_channel` makes an asyncio one."""
+    tls = secure(tls, certificate_chain, private_key)
+    channel: grpc.Channel = _dial(
+        grpc, target, tls, root_certificates, certificate_chain, private_key, max_message_bytes
+    )
+    return channel
+
+
+def _dial(
+    module: Any,
+    target: str,
+    tls: bool,
+    root_certificates: bytes | None,
+    certificate_chain: bytes | None,
+    private_key: bytes | None,
+    max_message_bytes: int,
+) -> Any:
+    """A channel from `module` (grpc or grpc.aio, which have the same two constructors)."""
+    options = channel_options(max_message_bytes)
+    if not tls:
+        return module.insecure_channel(target, options=options)
+    creds = credentials(root_certificates, certificate_chain, private_key)
+    return module.secure_channel(target, creds, options=options)
+
+
+def command_line_options(args: Any) -> dict[str, Any]:
+    """A client's connection options from the `tickwire` command's common flags."""
+
+    def read(path: str | None) -> bytes | None:
+        return Path(path).read_bytes() if path else None
+
+    return {
+        "token": args.token,
+        "tls": args.tls or any((args.ca, args.cert, args.key)),
+        "root_certificates": read(args.ca),
+        "certificate_chain": read(args.cert),
+        "private_key": read(args.key),
+        "timeout": args.timeout,
+    }
 
 
 def credentials(

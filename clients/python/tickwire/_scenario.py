@@ -67,12 +67,10 @@ class _Requests:
         return spb.SetMarketStateRequest(market=_enum(market, MARKETS, "market"))  # type: ignore[arg-type]
 
     @staticmethod
-    def push(ticker: str, price: float, bar: dict[str, float | None]) -> spb.PushPriceRequest:
-        request = spb.PushPriceRequest(ticker=ticker, price=price)
-        for name, value in bar.items():
-            if value is not None:
-                setattr(request, name, int(value) if name == "transactions" else value)
-        return request
+    def push(ticker: str, price: float, bar: dict[str, float | int | None]) -> spb.PushPriceRequest:
+        """The request of `push`: `bar` is its keyword arguments (None: left out)."""
+        fields = {name: value for name, value in bar.items() if value is not None}
+        return spb.PushPriceRequest(ticker=ticker, price=price, **fields)  # type: ignore[arg-type]
 
     @staticmethod
     def stall(ticker: str, stale_after: Seconds) -> spb.StallTickerRequest:
@@ -128,12 +126,13 @@ class ScenarioClient:
         self.target = target_of(target)
         self.timeout = timeout
         self._token = token
-        options = _convert.channel_options(_convert.DEFAULT_MAX_MESSAGE_BYTES)
-        if tls or certificate_chain is not None or private_key is not None:
-            credentials = _convert.credentials(root_certificates, certificate_chain, private_key)
-            self._channel = grpc.aio.secure_channel(self.target, credentials, options=options)
-        else:
-            self._channel = grpc.aio.insecure_channel(self.target, options=options)
+        self._channel = _convert.aio_channel(
+            self.target,
+            tls=tls,
+            root_certificates=root_certificates,
+            certificate_chain=certificate_chain,
+            private_key=private_key,
+        )
         self._stub = srpc.ScenarioControlStub(self._channel)
         self._closed = False
 
@@ -157,8 +156,8 @@ class ScenarioClient:
     ) -> int:
         """Publish `price` as `ticker`'s next update now; the sequence number it was given."""
         bar = {"open": open, "high": high, "low": low, "volume": volume, "vwap": vwap}
-        bar["transactions"] = None if transactions is None else float(transactions)
-        response = await self._call(self._stub.PushPrice, _Requests.push(ticker, price, bar))
+        request = _Requests.push(ticker, price, bar | {"transactions": transactions})
+        response = await self._call(self._stub.PushPrice, request)
         return int(response.sequence)
 
     async def stall(self, ticker: str, *, stale_after: Seconds = 0.0) -> None:
@@ -282,12 +281,13 @@ class SyncScenarioClient:
         self.target = target_of(target)
         self.timeout = timeout
         self._token = token
-        options = _convert.channel_options(_convert.DEFAULT_MAX_MESSAGE_BYTES)
-        if tls or certificate_chain is not None or private_key is not None:
-            credentials = _convert.credentials(root_certificates, certificate_chain, private_key)
-            self._channel = grpc.secure_channel(self.target, credentials, options=options)
-        else:
-            self._channel = grpc.insecure_channel(self.target, options=options)
+        self._channel = _convert.sync_channel(
+            self.target,
+            tls=tls,
+            root_certificates=root_certificates,
+            certificate_chain=certificate_chain,
+            private_key=private_key,
+        )
         self._stub = srpc.ScenarioControlStub(self._channel)
         self._closed = False
 
@@ -310,8 +310,8 @@ class SyncScenarioClient:
         transactions: int | None = None,
     ) -> int:
         bar = {"open": open, "high": high, "low": low, "volume": volume, "vwap": vwap}
-        bar["transactions"] = None if transactions is None else float(transactions)
-        return int(self._call(self._stub.PushPrice, _Requests.push(ticker, price, bar)).sequence)
+        request = _Requests.push(ticker, price, bar | {"transactions": transactions})
+        return int(self._call(self._stub.PushPrice, request).sequence)
 
     def stall(self, ticker: str, *, stale_after: Seconds = 0.0) -> None:
         self._call(self._stub.StallTicker, _Requests.stall(ticker, stale_after))

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tickwire import _convert
 from tickwire._scenario import ScenarioClient
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import scenario_pb2 as spb
@@ -72,18 +73,7 @@ def add_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def _client(args: argparse.Namespace) -> ScenarioClient:
-    def read(path: str | None) -> bytes | None:
-        return Path(path).read_bytes() if path else None
-
-    return ScenarioClient(
-        args.target,
-        token=args.token,
-        tls=args.tls or any((args.ca, args.cert, args.key)),
-        root_certificates=read(args.ca),
-        certificate_chain=read(args.cert),
-        private_key=read(args.key),
-        timeout=args.timeout,
-    )
+    return ScenarioClient(args.target, **_convert.command_line_options(args))
 
 
 def _status(status: pb.MarketStatus) -> str:

@@ -80,14 +80,14 @@ class SyncClient:
         self._token = token
         self._owns_channel = channel is None
         if channel is None:
-            channel_options = _convert.channel_options(max_message_bytes)
-            if tls or certificate_chain is not None or private_key is not None:
-                credentials = _convert.credentials(
-                    root_certificates, certificate_chain, private_key
-                )
-                channel = grpc.secure_channel(self.target, credentials, options=channel_options)
-            else:
-                channel = grpc.insecure_channel(self.target, options=channel_options)
+            channel = _convert.sync_channel(
+                self.target,
+                tls=tls,
+                root_certificates=root_certificates,
+                certificate_chain=certificate_chain,
+                private_key=private_key,
+                max_message_bytes=max_message_bytes,
+            )
         self._channel = channel
         self._stub = rpc.MarketDataStub(channel)
         self._lock = threading.Lock()  # guards _loop, _thread and _closed

@@ -23,7 +23,7 @@ from tickwire_server import codec, recording
 from tickwire_server.domain import MarketState, Quote, SourceState, SourceStatus, TickerMeta
 from tickwire_server.errors import ConfigError
 from tickwire_server.sources.base import PriceSink
-from tickwire_server.sources.synthetic import Burst, Clock, Stall, SyntheticSource
+from tickwire_server.sources.synthetic import Burst, Clock, Stall, Stalls, SyntheticSource
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class ReplayMarket:
         self._next: _Event | None = None
         self._clock_start = start_ns
         self._last: dict[str, Quote] = {}
-        self._stalls: dict[str, Stall] = {}
+        self._stalls = Stalls()
         self._at_ns = contents.first_ns  # the recording's time of the last message read
         self._read_ahead()
 
@@ -97,7 +97,8 @@ class ReplayMarket:
 
     @property
     def tickers(self) -> list[str]:
-        return sorted(self.contents.tickers)
+        """The tickers played so far (those with a price); `in` asks of the whole recording."""
+        return sorted(self._last)
 
     @property
     def joined(self) -> list[str]:
@@ -128,15 +129,10 @@ class ReplayMarket:
         return out
 
     def stale_due(self, now_ns: int) -> list[str]:
-        out = []
-        for ticker, stall in self._stalls.items():
-            if not stall.stale and stall.stale_at_ns <= now_ns:
-                stall.stale = True
-                out.append(ticker)
-        return out
+        return self._stalls.stale_due(now_ns)
 
     def next_event_ns(self) -> int | None:
-        times = [s.stale_at_ns for s in self._stalls.values() if not s.stale]
+        times = self._stalls.next_stale_ns()
         if self._next is not None:
             times.append(
                 self._clock_start if math.isinf(self.speed) else self._clock_ns(self._next)
@@ -191,11 +187,10 @@ class ReplayMarket:
         return Quote(ticker, price, timestamp_ns, close=price)
 
     def stall(self, ticker: str, now_ns: int, stale_after_ns: int) -> None:
-        since = self._stalls[ticker].since_ns if ticker in self._stalls else now_ns
-        self._stalls[ticker] = Stall(since, now_ns + stale_after_ns)
+        self._stalls.stall(ticker, now_ns, stale_after_ns)
 
     def resume(self, ticker: str) -> bool:
-        return self._stalls.pop(ticker, None) is not None
+        return self._stalls.resume(ticker)
 
     def stalls(self) -> dict[str, Stall]:
         return dict(self._stalls)
@@ -256,7 +251,7 @@ class ReplaySource(SyntheticSource):
         return ticker in self.replay
 
     def tickers(self) -> list[TickerMeta]:
-        return [TickerMeta(t, active=True) for t in self.replay.tickers]
+        return [TickerMeta(t, active=True) for t in sorted(self.contents.tickers)]
 
     def advance(self) -> None:
         """Play every recorded event the clock has passed."""

@@ -131,8 +131,11 @@ def _lots(ticker: str) -> float:
 @dataclass(slots=True)
 class _Ticker:
     profile: Profile
-    price: float  # the last one published: on the grid, or as pushed
-    lots: float  # typical round lots a second at the top of the shape
+    # The last price published (on the grid, or as pushed) and the typical round
+    # lots a second at the top of the shape. The universe's move to arrays once
+    # the market is made (`_closes`, `_lot_sizes`); these stay its starting values.
+    price: float
+    lots: float
     rng: np.random.Generator | None = None  # its own, for a ticker that joined an open universe
 
 
@@ -143,6 +146,32 @@ class Stall:
     since_ns: int
     stale_at_ns: int
     stale: bool = False
+
+
+class Stalls(dict[str, Stall]):
+    """The stalled tickers of a market, by ticker, and when each turns stale."""
+
+    def stall(self, ticker: str, now_ns: int, stale_after_ns: int) -> None:
+        """Stall `ticker` from `now_ns` (or since its stall, if stalled) until resumed."""
+        since = self[ticker].since_ns if ticker in self else now_ns
+        self[ticker] = Stall(since, now_ns + stale_after_ns)
+
+    def resume(self, ticker: str) -> bool:
+        """Let `ticker` update again; False when it was not stalled."""
+        return self.pop(ticker, None) is not None
+
+    def stale_due(self, now_ns: int) -> list[str]:
+        """Stalled tickers whose price turned stale by `now_ns`, not reported before."""
+        out = []
+        for ticker, stall in self.items():
+            if not stall.stale and stall.stale_at_ns <= now_ns:
+                stall.stale = True
+                out.append(ticker)
+        return out
+
+    def next_stale_ns(self) -> list[int]:
+        """When the stalls not stale yet turn stale (a list, for `min` with other times)."""
+        return [s.stale_at_ns for s in self.values() if not s.stale]
 
 
 @dataclass(slots=True)
@@ -197,7 +226,7 @@ class SyntheticMarket:
         self._tickers: dict[str, _Ticker] = {}  # the universe, stepped together (correlated)
         self._joined: dict[str, _Ticker] = {}  # joined later: each on its own generator
         self._next_ns: int | None = None  # the clock time of the next tick
-        self._stalls: dict[str, Stall] = {}
+        self._stalls = Stalls()
         self._bursts: list[Burst] = []
         self._unpriced: set[str] = set()
         for ticker in tickers:
@@ -303,19 +332,14 @@ class SyntheticMarket:
 
     def stale_due(self, now_ns: int) -> list[str]:
         """Stalled tickers whose price turned stale by `now_ns`, not reported before."""
-        out = []
-        for ticker, stall in self._stalls.items():
-            if not stall.stale and stall.stale_at_ns <= now_ns:
-                stall.stale = True
-                out.append(ticker)
-        return out
+        return self._stalls.stale_due(now_ns)
 
     def next_event_ns(self) -> int | None:
         """The clock time of the next tick, burst tick or stale mark (None before `due`)."""
         if self._next_ns is None:
             return None
         times = [self._next_ns, *(b.next_ns for b in self._bursts if b.next_ns < b.ends_ns)]
-        times += [s.stale_at_ns for s in self._stalls.values() if not s.stale]
+        times += self._stalls.next_stale_ns()
         return min(times)
 
     # Controls -------------------------------------------------------------
@@ -370,12 +394,11 @@ class SyntheticMarket:
     def stall(self, ticker: str, now_ns: int, stale_after_ns: int) -> None:
         """Stop ticking `ticker` from `now_ns`; its price turns stale `stale_after_ns` later."""
         self._state(ticker)  # KeyError when not in the market
-        since = self._stalls[ticker].since_ns if ticker in self._stalls else now_ns
-        self._stalls[ticker] = Stall(since, now_ns + stale_after_ns)
+        self._stalls.stall(ticker, now_ns, stale_after_ns)
 
     def resume(self, ticker: str) -> bool:
         """Tick `ticker` again; False when it was not stalled."""
-        return self._stalls.pop(ticker, None) is not None
+        return self._stalls.resume(ticker)
 
     def stalls(self) -> dict[str, Stall]:
         return dict(self._stalls)
@@ -510,19 +533,18 @@ class SyntheticMarket:
             return []
         if slots is None and tickers[0] in self._slot:
             slots = np.fromiter((self._slot[t] for t in tickers), np.intp, len(tickers))
-        if slots is not None:
-            quotes, closes = _bars(
-                tickers, self._closes[slots], self._lot_sizes[slots], prices, wiggle,
-                volume_draws, shape, timestamp_ns, hz,
-            )  # fmt: skip
-            self._closes[slots] = closes
-            return quotes
-        state = self._joined[tickers[0]]  # joined: one at a time
+        joined = self._joined.get(tickers[0]) if slots is None else None  # one at a time
+        if joined is not None:
+            opens, lot_sizes = np.array([joined.price]), np.array([joined.lots])
+        else:
+            opens, lot_sizes = self._closes[slots], self._lot_sizes[slots]
         quotes, closes = _bars(
-            tickers, np.array([state.price]), np.array([state.lots]), prices, wiggle,
-            volume_draws, shape, timestamp_ns, hz,
-        )  # fmt: skip
-        state.price = float(closes[0])
+            tickers, opens, lot_sizes, prices, wiggle, volume_draws, shape, timestamp_ns, hz
+        )
+        if joined is not None:
+            joined.price = float(closes[0])
+        else:
+            self._closes[slots] = closes
         return quotes
 
     def _price(self, ticker: str) -> float:
@@ -592,10 +614,12 @@ class Market(Protocol):
     producing: bool
     thin: bool
 
-    def __contains__(self, ticker: object) -> bool: ...
+    def __contains__(self, ticker: object) -> bool:
+        """Whether the market serves `ticker`."""
 
     @property
-    def tickers(self) -> list[str]: ...
+    def tickers(self) -> list[str]:
+        """The tickers with a price now (what a fault marks stale and a recovery resends)."""
 
     def join(self, ticker: str) -> None: ...
 
@@ -730,8 +754,9 @@ class SyntheticSource(SteppingSource):
         elif state is SourceState.HEALTHY and not was_healthy:
             now = self.clock.now_ns()
             stalled = self.market.stalls()
-            quotes = [self.market.current(t, now) for t in self.market.tickers if t not in stalled]
-            self._publish([q for q in quotes if q.price > 0])  # a replay may have none yet
+            self._publish(
+                [self.market.current(t, now) for t in self.market.tickers if t not in stalled]
+            )
         return self._status
 
     def reject(self, tickers: Sequence[str], reason: str) -> None:
