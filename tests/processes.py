@@ -35,7 +35,10 @@ async def spawn(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env={**os.environ, **(env or {})},
-        preexec_fn=limit,
+        # Only when needed: a preexec function forces fork() without exec in between,
+        # and a child forked while this process's grpc threads run can abort in grpc's
+        # fork handlers before it ever execs (SIGABRT, "epoll_wait error").
+        preexec_fn=limit if open_files is not None else None,
     )
 
 

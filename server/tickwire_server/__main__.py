@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from tickwire_server.app import TickwireServer, raise_open_file_limit, tune_gc
 from tickwire_server.config import Settings, load
 from tickwire_server.errors import TickwireError
 
@@ -23,9 +24,6 @@ log = logging.getLogger("tickwire_server")
 
 async def serve(settings: Settings) -> None:
     """Run a server until SIGINT or SIGTERM, then shut it down gracefully."""
-    # grpc loads here, once the settings are good: a refusal exits before grpc core starts.
-    from tickwire_server.app import TickwireServer, raise_open_file_limit, tune_gc
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

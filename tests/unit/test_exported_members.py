@@ -18,12 +18,9 @@ PACKAGES = [tickwire, tickwire_server]
 @pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.__name__)
 def test_all_is_exactly_the_public_names(package: types.ModuleType) -> None:
     public = sorted(
-        {
-            name
-            for name, value in vars(package).items()
-            if not name.startswith("_") and not isinstance(value, types.ModuleType)
-        }
-        | set(getattr(package, "_LAZY", ()))  # names a module __getattr__ loads on first use
+        name
+        for name, value in vars(package).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
     )
     assert package.__all__ == public  # sorted, as written
 
