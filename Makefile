@@ -3,13 +3,15 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-BUF    := node_modules/.bin/buf
+TS     := clients/typescript
+NPM_TS := $(TS)/node_modules/.installed
+BUF    := $(TS)/node_modules/.bin/buf
 PROTOS := $(wildcard protos/tickwire/v1/*.proto)
 GEN    := clients/python
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock lock-check proto proto-check lint buf-lint typecheck test soak check run clean bench bench-quick
+.PHONY: help install lock lock-check proto proto-check lint buf-lint typecheck test test-python test-typescript soak check run web clean bench bench-quick
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,13 +31,20 @@ $(VENV)/.installed: $(PYPROJECTS) requirements/lock.txt requirements/dev.in
 	$(UV_INSTALL) -e './clients/python[cli]' -e './server[testing]' -r requirements/dev.in
 	touch $@
 
-# buf (and later the Node peers) come pinned from package.json and package-lock.json
-# (`npm install`, not `npm ci`: the lock holds only the platforms it was made on).
-node_modules/.installed: package.json package-lock.json
-	npm install --no-audit --no-fund --loglevel=error
+# The TypeScript client's tools (buf, protoc-gen-es, tsc, Vite, playwright-core)
+# come pinned from its package-lock.json (`npm install`, not `npm ci`: the lock
+# holds only the platforms it was made on).
+$(NPM_TS): $(TS)/package.json $(TS)/package-lock.json
+	cd $(TS) && npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(VENV)/.installed node_modules/.installed ## Create .venv and install everything the project needs
+# The browser tests drive Debian's Chromium (playwright-core never downloads one).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium'
+
+install: $(VENV)/.installed $(NPM_TS) ## Create .venv and install everything the project needs
 
 lock: $(VENV)/.installed ## Re-resolve requirements/lock.txt from the pyprojects and requirements/*.in
 	$(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes \
@@ -45,30 +54,43 @@ lock: $(VENV)/.installed ## Re-resolve requirements/lock.txt from the pyprojects
 lock-check: $(VENV)/.installed ## Fail when the lock no longer satisfies the pyprojects (or names an index)
 	$(PY) requirements/check_lock.py
 
-proto: $(VENV)/.installed ## Regenerate the Python code from protos/
+# TypeScript: protoc-gen-es from the package's lock, run by buf (clients/typescript/buf.gen.yaml).
+TS_GENERATE = PATH="$(CURDIR)/$(TS)/node_modules/.bin:$$PATH" $(BUF) generate protos --template $(TS)/buf.gen.yaml
+
+proto: $(VENV)/.installed $(NPM_TS) ## Regenerate the Python and TypeScript code from protos/
 	$(PY) -m grpc_tools.protoc -I protos --python_out=$(GEN) --pyi_out=$(GEN) \
 		--grpc_python_out=$(GEN) $(PROTOS)
+	rm -rf $(TS)/src/gen && $(TS_GENERATE) --output $(TS)
 
-proto-check: $(VENV)/.installed ## Fail when the committed generated code drifts from protos/
+proto-check: $(VENV)/.installed $(NPM_TS) ## Fail when the committed generated code drifts from protos/
 	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
 	$(PY) -m grpc_tools.protoc -I protos --python_out=$$tmp --pyi_out=$$tmp \
 		--grpc_python_out=$$tmp $(PROTOS) && \
 	for f in $$(cd $$tmp && find . -name '*.py*' | sort); do \
 		diff -u $(GEN)/$$f $$tmp/$$f || { echo "generated code is stale: run 'make proto'"; exit 1; }; \
-	done && echo "generated code matches protos/"
+	done && \
+	$(TS_GENERATE) --output $$tmp/ts && \
+	diff -ru $(TS)/src/gen $$tmp/ts/src/gen || { echo "generated TypeScript is stale: run 'make proto'"; exit 1; }; \
+	echo "generated code matches protos/"
 
-buf-lint: node_modules/.installed ## Lint the contract with buf
+buf-lint: $(NPM_TS) ## Lint the contract with buf
 	$(BUF) lint
 
 lint: $(VENV)/.installed buf-lint ## ruff check, ruff format --check, buf lint
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-typecheck: $(VENV)/.installed ## mypy --strict on the server and the client, looser on tests/
+typecheck: $(VENV)/.installed $(NPM_TS) ## mypy --strict (server, client; looser on tests/), tsc --noEmit (TypeScript)
 	$(PY) -m mypy
+	cd $(TS) && npm run --silent typecheck
 
-test: install ## Run every test suite
+test: test-python test-typescript ## Run every test suite
+
+test-python: install ## The Python suites (pytest; ARGS go to pytest)
 	$(PY) -m pytest $(ARGS)
+
+test-typescript: install $(CHROMIUM) ## The TypeScript client's tests and the browser end-to-end tests
+	cd $(TS) && npm run --silent web:build && npm test
 
 soak: install ## Attack a real server for minutes (< 10 min); figures in bench/results/soak.json
 	SOAK=full $(PY) -m pytest tests/soak -o timeout=600 -p no:randomly -q $(ARGS)
@@ -77,6 +99,10 @@ check: lint typecheck proto-check lock-check test ## lint + typecheck + proto-ch
 
 run: $(VENV)/.installed ## Serve the simulator on 127.0.0.1:50051, metrics on :9464 (ARGS="--port 6000")
 	$(VENV)/bin/tickwire-server --metrics-port 9464 $(ARGS)
+
+web: install ## Serve the live page on http://127.0.0.1:8080 (tickwire + Envoy grpc-web + the page; ARGS as for run)
+	cd $(TS) && npm run --silent build && npm run --silent web:build
+	node $(TS)/dist/stack/web.js -- $(ARGS)
 
 # The bench tools (FastAPI, uvicorn, httpx, matplotlib, psutil, uvloop) come on top.
 $(VENV)/.installed-bench: $(VENV)/.installed requirements/bench.in
@@ -90,4 +116,4 @@ bench-quick: $(VENV)/.installed-bench ## Smoke-run every benchmark scenario (a f
 	$(PY) -m bench --quick $(ARGS)
 
 clean: ## Remove the virtualenv, node_modules and caches
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TS)/node_modules $(TS)/dist $(TS)/web/dist .pytest_cache .mypy_cache .ruff_cache

@@ -17,7 +17,7 @@ from tickwire_server.testing import InProcessServer, serve_in_process
 
 pytestmark = pytest.mark.e2e
 
-BUF = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "buf"
+BUF = Path(__file__).resolve().parents[2] / "clients" / "typescript" / "node_modules" / ".bin" / "buf"
 
 
 @pytest.fixture
