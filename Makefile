@@ -11,7 +11,7 @@ GEN    := clients/python
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock lock-check proto proto-check lint buf-lint typecheck test test-python test-typescript soak check run web clean bench bench-quick
+.PHONY: help install lock lock-check proto proto-check lint buf-lint typecheck test test-python test-typescript soak check run web contract-release clean bench bench-quick
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -73,10 +73,17 @@ proto-check: $(VENV)/.installed $(NPM_TS) ## Fail when the committed generated c
 	diff -ru $(TS)/src/gen $$tmp/ts/src/gen || { echo "generated TypeScript is stale: run 'make proto'"; exit 1; }; \
 	echo "generated code matches protos/"
 
-buf-lint: $(NPM_TS) ## Lint the contract with buf
+buf-lint: $(NPM_TS) ## Lint the contract with buf, and check it against the last release
 	$(BUF) lint
+	$(BUF) breaking protos --against $(BASELINE)
 
-lint: $(VENV)/.installed buf-lint ## ruff check, ruff format --check, buf lint
+# The contract as last released: `buf breaking` compares protos/ against this
+# image (no git history needed). Refresh it only when a release is cut.
+BASELINE := protos/baseline.binpb
+contract-release: $(NPM_TS) ## Record today's contract as the released baseline (only when cutting a release)
+	$(BUF) build protos -o $(BASELINE)
+
+lint: $(VENV)/.installed buf-lint ## ruff check, ruff format --check, buf lint, buf breaking
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 

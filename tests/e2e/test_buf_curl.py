@@ -17,7 +17,8 @@ from tickwire_server.testing import InProcessServer, serve_in_process
 
 pytestmark = pytest.mark.e2e
 
-BUF = Path(__file__).resolve().parents[2] / "clients" / "typescript" / "node_modules" / ".bin" / "buf"
+ROOT = Path(__file__).resolve().parents[2]
+BUF = ROOT / "clients" / "typescript" / "node_modules" / ".bin" / "buf"
 
 
 @pytest.fixture
