@@ -116,10 +116,13 @@ $(VENV)/.installed-bench: $(VENV)/.installed requirements/bench.in
 	$(UV_INSTALL) -r requirements/bench.in
 	touch $@
 
-bench: $(VENV)/.installed-bench ## Benchmark tickwire against its peers (< 10 min); ARGS="--only fanout"
+# The browser scenario's readers are the TypeScript client, built to clients/typescript/dist.
+bench: $(VENV)/.installed-bench $(NPM_TS) ## Benchmark tickwire against its peers (< 10 min); ARGS="--only fanout"
+	cd $(TS) && npm run --silent build
 	$(PY) -m bench $(ARGS)
 
-bench-quick: $(VENV)/.installed-bench ## Smoke-run every benchmark scenario (a few seconds each)
+bench-quick: $(VENV)/.installed-bench $(NPM_TS) ## Smoke-run every benchmark scenario (a few seconds each)
+	cd $(TS) && npm run --silent build
 	$(PY) -m bench --quick $(ARGS)
 
 clean: ## Remove the virtualenv, node_modules and caches

@@ -1,6 +1,7 @@
 """Child processes of the harness: started in their own process group, always killed.
 
-Every server and client runs as `python -m ...` in a new session, so one
+Every server and client runs as `python -m ...` (or, for Node readers and
+Envoy, as its own program) in a new session, so one
 `killpg` ends it with everything it started. `Procs` is a context manager
 that kills whatever is still running on exit, on error and at interpreter exit.
 """
@@ -31,11 +32,17 @@ class ProcError(RuntimeError):
 class Proc:
     """One child process speaking JSON lines on stdout."""
 
-    def __init__(self, args: list[str], name: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        name: str,
+        env: dict[str, str] | None = None,
+        executable: str = sys.executable,
+    ) -> None:
         self.name = name
         full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
         self.popen = subprocess.Popen(
-            [sys.executable, *args],
+            [executable, *args],
             cwd=ROOT,
             env=full_env,
             stdin=subprocess.PIPE,
@@ -120,7 +127,11 @@ class Procs:
         self.children: list[Proc] = []
 
     def start(self, module: str, *args: object, name: str = "", **env: str) -> Proc:
-        proc = Proc(["-m", module, *map(str, args)], name or module, env or None)
+        return self.command(sys.executable, "-m", module, *args, name=name or module, **env)
+
+    def command(self, executable: str, *args: object, name: str = "", **env: str) -> Proc:
+        """Start any program (node, envoy) under the same rules as the Python children."""
+        proc = Proc([*map(str, args)], name or executable, env or None, executable=executable)
         self.children.append(proc)
         return proc
 

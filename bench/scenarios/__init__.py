@@ -11,6 +11,7 @@ from typing import Any
 
 from bench.scenarios import (
     auth,
+    browser,
     fanout,
     latency,
     metrics,
@@ -31,4 +32,5 @@ SCENARIOS: dict[str, Scenario] = {
     "auth": auth.run,
     "metrics": metrics.run,
     "synthetic": synthetic.run,
+    "browser": browser.run,
 }
