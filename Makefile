@@ -107,9 +107,9 @@ check: lint typecheck proto-check lock-check test ## lint + typecheck + proto-ch
 run: $(VENV)/.installed ## Serve the simulator on 127.0.0.1:50051, metrics on :9464 (ARGS="--port 6000")
 	$(VENV)/bin/tickwire-server --metrics-port 9464 $(ARGS)
 
-web: install ## Serve the live page on http://127.0.0.1:8080 (tickwire + Envoy grpc-web + the page; ARGS as for run)
+web: install ## Serve the live page on http://127.0.0.1:8080 (tickwire + Envoy grpc-web + the page; ARGS as for run, WEB_ARGS="--origin URL")
 	cd $(TS) && npm run --silent build && npm run --silent web:build
-	node $(TS)/dist/stack/web.js -- $(ARGS)
+	node $(TS)/dist/stack/web.js $(WEB_ARGS) -- $(ARGS)
 
 # The bench tools (FastAPI, uvicorn, httpx, matplotlib, psutil, uvloop) come on top.
 $(VENV)/.installed-bench: $(VENV)/.installed requirements/bench.in

@@ -127,7 +127,8 @@ def chart(data: dict[str, Any], path: Path) -> None:
     right.set_ylabel("publish -> client, ms (log)")
     right.set_title("Latency: 100 subscribers x 500 tickers at 2 Hz")
     right.axhline(5, color="grey", linestyle="--", linewidth=0.8)
-    right.legend()
+    if lat:
+        right.legend()
     cores = data.get("machine", {}).get("cores")
     fig.suptitle(f"tickwire bench ({cores} cores, loopback, one run)", fontsize=10)
     fig.tight_layout()
