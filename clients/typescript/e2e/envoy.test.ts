@@ -75,3 +75,34 @@ test("grpc-web statuses come through Envoy with their message", async () => {
   assert.equal(failure?.code, Code.InvalidArgument);
   assert.match(failure?.rawMessage ?? "", /no ticker accepted/);
 });
+
+test("CORS: a listed origin may call the API and read grpc-status; any other is refused at Envoy", async () => {
+  const url = `${stack.url}/tickwire.v1.MarketData/GetMarketStatus`;
+  const preflight = (origin: string) =>
+    fetch(url, {
+      method: "OPTIONS",
+      headers: {
+        origin,
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization,content-type,x-grpc-web",
+      },
+      signal: AbortSignal.timeout(5000),
+    });
+  const listed = await preflight("http://localhost:5173");
+  assert.equal(listed.headers.get("access-control-allow-origin"), "http://localhost:5173");
+  assert.match(listed.headers.get("access-control-allow-headers") ?? "", /\bauthorization\b/);
+  const other = await preflight("https://elsewhere.example");
+  assert.equal(other.headers.get("access-control-allow-origin"), null);
+  assert.equal(other.headers.get("grpc-status"), null, "an unlisted preflight never reaches tickwire");
+  // The call itself: an empty GetMarketStatusRequest as one grpc-web frame.
+  const call = await fetch(url, {
+    method: "POST",
+    headers: { origin: "http://localhost:5173", "content-type": "application/grpc-web+proto", "x-grpc-web": "1" },
+    body: new Uint8Array([0, 0, 0, 0, 0]),
+    signal: AbortSignal.timeout(5000),
+  });
+  assert.equal(call.headers.get("access-control-allow-origin"), "http://localhost:5173");
+  const exposed = (call.headers.get("access-control-expose-headers") ?? "").split(/,\s*/);
+  assert.ok(exposed.includes("grpc-status") && exposed.includes("grpc-message"), exposed.join(","));
+  assert.ok((await call.arrayBuffer()).byteLength > 5, "a grpc-web reply");
+});
