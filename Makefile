@@ -28,7 +28,7 @@ PYPROJECTS := clients/python/pyproject.toml server/pyproject.toml
 $(VENV)/.installed: $(PYPROJECTS) requirements/lock.txt requirements/dev.in
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(UV) --version 2>/dev/null | grep -qF ' $(UV_VERSION)' || $(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(UV_INSTALL) -e './clients/python[cli]' -e './server[testing]' -r requirements/dev.in
+	$(UV_INSTALL) -e './clients/python[cli]' -e './server[testing,postgres]' -r requirements/dev.in
 	touch $@
 
 # The TypeScript client's tools (buf, protoc-gen-es, tsc, Vite, playwright-core)

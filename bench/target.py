@@ -91,6 +91,9 @@ async def serve(args: ServeArgs) -> None:
         auth="jwt" if secret else "none",
         jwt_secret=secret,
         metrics_port=0 if os.environ.get("BENCH_METRICS") or kind else None,
+        # Candles aggregate as they do by default; no history is written unless asked.
+        candles=not os.environ.get("BENCH_NO_CANDLES"),
+        history_url=os.environ.get("BENCH_HISTORY_URL", "none"),
     )
     async with TickwireServer(settings, source=_source(kind, args)) as server:
         if not os.environ.get("BENCH_DEFAULT_GC"):  # lever off: Python's default collector

@@ -34,7 +34,8 @@ async def spawn(
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **(env or {})},
+        # No candle history unless a test asks for it: nothing lands in the work tree.
+        env={**os.environ, "TICKWIRE_HISTORY_URL": "none", **(env or {})},
         # Only when needed: a preexec function forces fork() without exec in between,
         # and a child forked while this process's grpc threads run can abort in grpc's
         # fork handlers before it ever execs (SIGABRT, "epoll_wait error").

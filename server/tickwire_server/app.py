@@ -15,6 +15,8 @@ import grpc
 
 from tickwire_server.auth import ServerTls, build_access_control
 from tickwire_server.cache import PriceCache
+from tickwire_server.candles import CandleBook, History, StoreError, build_store, xnys
+from tickwire_server.candles.history import parse_retention
 from tickwire_server.config import Settings
 from tickwire_server.domain import SourceState, SourceStatus
 from tickwire_server.errors import ConfigError
@@ -60,6 +62,17 @@ class TickwireServer:
             max_universe=settings.max_universe,
             stats=self.stats,
         )
+        self.candles: CandleBook | None = None
+        self.history: History | None = None
+        if settings.candles:
+            self.candles = self.hub.candles = CandleBook(grace=settings.candle_grace)
+            history_url = settings.history
+            self.history = History(
+                build_store(history_url) if history_url is not None else None,
+                self.candles,
+                parse_retention(settings.candle_retention),
+            )
+        self._sessions_task: asyncio.Task[None] | None = None
         self.access = build_access_control(settings, self.stats)
         self.gate = StreamGate()
         # The scenario controls, when the source is one they drive.
@@ -106,7 +119,14 @@ class TickwireServer:
             max_resets_per_second=s.max_resets_per_second,
         )
         service = MarketDataService(
-            self.hub, self.cache, self.source, limits, self.stats, gate=self.gate
+            self.hub,
+            self.cache,
+            self.source,
+            limits,
+            self.stats,
+            gate=self.gate,
+            candles=self.candles,
+            history=self.history,
         )
         control = (
             ScenarioControlService(self.controls, self.scenarios)
@@ -129,10 +149,21 @@ class TickwireServer:
         self.target = s.address if s.unix_socket is not None else _target(s.host, port)
         self._server = server
         self.hub.on_status(self._follow_health)
+        if self.candles is not None and self.history is not None:
+            try:
+                await self.history.start()
+            except StoreError as exc:
+                self._server = None
+                await server.stop(None)
+                del server
+                raise ConfigError(str(exc)) from exc
+            self._sessions_task = asyncio.create_task(self._load_sessions(), name="sessions")
+            self.candles.start()
         try:
             await self.source.start(LoopSink(self.hub))
         except BaseException:  # e.g. an upstream that rejects the key: unbind, re-raise
             self._server = None
+            await self._stop_candles()
             await server.stop(None)
             # Freed here, not by a later GC pass via the traceback (grpc's __del__ breaks there).
             del server
@@ -167,6 +198,7 @@ class TickwireServer:
         self.hub.close()
         await self._server.stop(self.settings.shutdown_grace if grace is None else grace)
         await self.source.stop()
+        await self._stop_candles()
         if self._flusher is not None:
             self._flusher.cancel()
         if self.hub.recorder is not None:
@@ -200,6 +232,26 @@ class TickwireServer:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+    async def _load_sessions(self) -> None:
+        """Load the exchange's sessions off the loop; day, week and month bars start then."""
+        try:
+            sessions = await asyncio.to_thread(xnys)
+        except Exception:
+            log.exception("cannot load the XNYS calendar: no day, week or month candles")
+            return
+        if self.candles is not None:
+            self.candles.sessions = sessions
+
+    async def _stop_candles(self) -> None:
+        task, self._sessions_task = self._sessions_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])
+        if self.candles is not None:
+            await self.candles.stop()
+        if self.history is not None:
+            await self.history.stop()
 
     def _follow_health(self, status: SourceStatus) -> None:
         task = asyncio.get_running_loop().create_task(self._set_health(status))

@@ -27,6 +27,7 @@ from pydantic_settings import (
 )
 
 from tickwire_server import symbols
+from tickwire_server.candles.history import DEFAULT_RETENTION, parse_retention
 
 DEFAULT_TICKERS = ("AAPL", "GOOGL", "MSFT", "AMZN", "TSLA", "NVDA", "META", "JPM", "V", "NFLX")
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
@@ -98,6 +99,28 @@ class Settings(BaseSettings):
     replay_file: Path | None = Field(None, description="The recording --source replay plays")
     replay_speed: str = Field(
         "1", description="How fast a replay plays: 1 (as recorded), 10 (ten times faster), max"
+    )
+    candles: bool = Field(
+        True, description="Aggregate prices into candles and keep their history (off: prices only)"
+    )
+    data_dir: Path = Field(
+        Path("data"), description="Where the embedded candle history (SQLite) lives"
+    )
+    history_url: str = Field(
+        "",
+        description="Candle history: sqlite:///PATH, postgresql://..., or none (default: "
+        "SQLite in --data-dir)",
+    )
+    candle_retention: str = Field(
+        DEFAULT_RETENTION,
+        description="Stored candle intervals and how long each is kept (INTERVAL=AGE,...; "
+        "others are derived from them)",
+    )
+    candle_grace: float = Field(
+        60.0, ge=0, le=3600, description="Seconds a closed candle still takes late prices"
+    )
+    backfill_days: int = Field(
+        5, ge=0, le=400, description="Trading sessions of history to fill (or generate) at start"
     )
     max_tickers_per_stream: int = Field(
         1000, ge=1, description="Tickers one stream may hold; more get LIMIT_EXCEEDED"
@@ -383,6 +406,33 @@ class Settings(BaseSettings):
             needs = "TICKWIRE_JWT_SECRET" if hmac else "a public key or JWKS"
             raise ValueError(f"{', '.join(self.jwt_algorithms)} tokens are verified with {needs}")
         return self
+
+    @model_validator(mode="after")
+    def _check_history(self) -> Settings:
+        parse_retention(self.candle_retention)  # raises with the part at fault
+        self.history  # noqa: B018 - checks the URL
+        return self
+
+    @property
+    def history(self) -> str | None:
+        """Where candle history goes: "sqlite:///path", "postgresql://...", or None for none.
+
+        Raises:
+            ValueError: `history_url` is none of these.
+        """
+        url = self.history_url.strip()
+        if not url:
+            return f"sqlite:///{self.data_dir / 'candles.db'}"
+        if url.lower() == "none":
+            return None
+        scheme = urlsplit(url).scheme
+        if scheme == "sqlite" and url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+            return url
+        if scheme in ("postgresql", "postgres"):
+            return url
+        raise ValueError(
+            f"history_url {url!r}: use sqlite:///PATH, postgresql://USER@HOST/DB or none"
+        )
 
     @property
     def address(self) -> str:

@@ -30,7 +30,9 @@ class Quote:
     """One observed price of one ticker, as a source emits it.
 
     `timestamp_ns` is nanoseconds since the Unix epoch. Bar fields are None
-    when the source has none. Treat it as immutable once handed to a sink; it
+    when the source has none; they describe the source's own bar (a day or
+    an aggregate), while `size` is what traded at this price, which candles
+    add up as volume. Treat it as immutable once handed to a sink; it
     is not frozen because sources build one per update and a frozen
     dataclass costs six times as much to construct.
     """
@@ -45,6 +47,7 @@ class Quote:
     volume: float | None = None
     vwap: float | None = None
     transactions: int | None = None
+    size: float | None = None  # shares traded at this price (a trade's size), when known
 
 
 @dataclass(frozen=True, slots=True)

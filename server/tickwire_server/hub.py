@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable, Sequence
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire_server import codec
 from tickwire_server.cache import PriceCache
+from tickwire_server.candles.book import CandleBook
+from tickwire_server.codec import CachedPrice
 from tickwire_server.domain import Quote, SourceStatus, TickerResult, TickerStatus
 from tickwire_server.errors import EndReason, StreamEnded
 from tickwire_server.recording import Recorder
@@ -54,6 +56,8 @@ class Hub:
         self._cache = cache
         self._release_grace = release_grace
         self._index: dict[str, set[Subscriber]] = {}
+        # Streams holding a ticker upstream for its candles, not its prices.
+        self._holds: dict[str, set[Subscriber]] = {}
         self._subscribers: set[Subscriber] = set()
         self._releases: dict[str, asyncio.TimerHandle] = {}
         # Who released each ticker in its grace: it counts against that stream's cap.
@@ -64,6 +68,7 @@ class Hub:
         self._last_keys: frozenset[str] = frozenset()
         self._plan: _Plan | None = None  # dropped whenever a subscription changes
         self.recorder: Recorder | None = None  # writes what is accepted, when recording
+        self.candles: CandleBook | None = None  # aggregates what is accepted into bars
 
     @property
     def status(self) -> SourceStatus:
@@ -77,11 +82,11 @@ class Hub:
 
     def upstream_tickers(self) -> set[str]:
         """Tickers currently requested from the source on behalf of subscribers."""
-        return set(self._index) | set(self._releases)
+        return set(self._index) | set(self._holds) | set(self._releases)
 
     def is_upstream(self, ticker: str) -> bool:
         """True when `ticker` is held upstream now (subscribed, or released in its grace)."""
-        return ticker in self._index or ticker in self._releases
+        return ticker in self._index or ticker in self._holds or ticker in self._releases
 
     def released_by(self, ticker: str) -> Subscriber | None:
         """The stream whose release of `ticker` is in its grace, if any."""
@@ -91,7 +96,8 @@ class Hub:
         """How many more tickers may go upstream (None: no cap). Those in their grace count."""
         if self.max_universe is None:
             return None
-        return self.max_universe - len(self._index) - len(self._releases)
+        held = len(self._index) + sum(1 for t in self._holds if t not in self._index)
+        return self.max_universe - held - len(self._releases)
 
     # Subscribers ----------------------------------------------------------
 
@@ -117,7 +123,8 @@ class Hub:
             subs = self._index.get(ticker)
             if subs is None:
                 self._index[ticker] = {sub}
-                self._acquire(ticker)
+                if ticker not in self._holds:
+                    self._acquire(ticker)
             else:
                 subs.add(sub)
             cached = self._cache.get(ticker)
@@ -136,6 +143,28 @@ class Hub:
             subs.discard(sub)
             if not subs:
                 del self._index[ticker]
+                if ticker not in self._holds:
+                    self._schedule_release(ticker, sub)
+
+    def hold(self, sub: Subscriber, ticker: str) -> None:
+        """Keep `ticker` upstream for `sub` without sending it prices (its candles need them)."""
+        holders = self._holds.get(ticker)
+        if holders is None:
+            self._holds[ticker] = {sub}
+            if ticker not in self._index:
+                self._acquire(ticker)
+        else:
+            holders.add(sub)
+
+    def unhold(self, sub: Subscriber, ticker: str) -> None:
+        """Undo `hold`; the ticker is released as by `remove` once nobody needs it."""
+        holders = self._holds.get(ticker)
+        if holders is None or sub not in holders:
+            return
+        holders.discard(sub)
+        if not holders:
+            del self._holds[ticker]
+            if ticker not in self._index:
                 self._schedule_release(ticker, sub)
 
     # Source side ----------------------------------------------------------
@@ -155,6 +184,11 @@ class Hub:
         self._stats.updates_accepted += len(entries)
         if self.recorder is not None:
             self.recorder.prices(entries)
+        self._fan_out(entries)
+        if self.candles is not None:  # after the fan-out: bars are not on the price path
+            self.candles.observe(entries)
+
+    def _fan_out(self, entries: list[CachedPrice]) -> None:
         by_ticker = {entry.ticker: entry for entry in entries}
         if len(by_ticker) == len(entries):  # else a ticker came twice: go in order
             keys = frozenset(by_ticker)
@@ -293,12 +327,14 @@ class Hub:
     def _release(self, ticker: str) -> None:
         self._releases.pop(ticker, None)
         self._credit(ticker)
-        if ticker in self._index or self._closed is not None:
+        if ticker in self._index or ticker in self._holds or self._closed is not None:
             return
         if self._source.remove_ticker(ticker):
             # The source stopped producing it: a cached price would only age,
             # so GetSnapshot and the next subscriber must not be served it.
             self._cache.forget(ticker)
+            if self.candles is not None:
+                self.candles.forget(ticker)
 
 
 class LoopSink:

@@ -12,11 +12,16 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.message import DecodeError, Message
 
+from tickwire.v1 import candles_pb2 as cpb
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire_server import codec
 from tickwire_server.audit import StreamLog
 from tickwire_server.auth import current_principal
 from tickwire_server.cache import PriceCache
+from tickwire_server.candles import query as candle_query
+from tickwire_server.candles.book import CandleBook
+from tickwire_server.candles.history import History
+from tickwire_server.candles.intervals import INTERVALS, Interval, UnknownInterval, interval
 from tickwire_server.domain import TickerResult, TickerStatus
 from tickwire_server.errors import EndReason, StreamEnded
 from tickwire_server.gate import StreamGate
@@ -84,8 +89,12 @@ class MarketDataService:
         limits: StreamLimits,
         stats: ServerStats | None = None,
         gate: StreamGate | None = None,
+        candles: CandleBook | None = None,
+        history: History | None = None,
     ) -> None:
         self._stats = stats if stats is not None else ServerStats()
+        self._candles = candles
+        self._history = history
         self.gate = gate if gate is not None else StreamGate()
         self._hub = hub
         self._cache = cache
@@ -134,6 +143,38 @@ class MarketDataService:
             return StreamEnded(EndReason.BAD_REQUEST, "no ticker accepted: " + why)
 
         await self._serve("StreamPrices", context, run)
+
+    async def StreamCandles(self, request: cpb.StreamCandlesRequest, context: Context) -> None:
+        await self._check_request_size(len(request.tickers), context)
+        iv = _interval_of(request.interval)
+        if iv is None or self._candles is None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _no_interval(request.interval))
+        assert iv is not None
+
+        async def run(session: StreamSession) -> StreamEnded:
+            results = session.subscribe_candles(request.tickers, iv, request.closed_only)
+            self._count_rejected(results)
+            tickers = session.candle_tickers(iv)
+            ack = codec.ack_frame(
+                pb.SUBSCRIPTION_ACTION_SUBSCRIBE_CANDLES,
+                results,
+                tickers,
+                message="" if request.tickers else "name at least one ticker",
+                interval=iv.number,
+            )
+            if tickers:
+                # The ack goes first: the forming bars queued behind it wait for it.
+                session.subscriber.push(ack)
+                return await self._pump(session.subscriber, context)
+            try:
+                async with asyncio.timeout(self._limits.max_lag):
+                    await context.write(ack)
+            except TimeoutError:
+                return StreamEnded(EndReason.LAGGING, "the client accepted not even the ack")
+            why = _summary(results) if results else "no ticker named"
+            return StreamEnded(EndReason.BAD_REQUEST, "no ticker accepted: " + why)
+
+        await self._serve("StreamCandles", context, run)
 
     async def _serve(
         self,
@@ -250,6 +291,7 @@ class MarketDataService:
             bucket=TokenBucket(limits.requests_per_minute / 60.0, limits.request_burst)
             if bucket
             else None,
+            candles=self._candles,
         )
         return sub, session
 
@@ -269,27 +311,32 @@ class MarketDataService:
             if kind == "ping":
                 sub.push(codec.heartbeat_frame(request.ping.id))
                 continue
-            if kind not in ("subscribe", "unsubscribe"):
+            if kind not in ("subscribe", "unsubscribe", "subscribe_candles", "unsubscribe_candles"):
                 sub.push(
                     codec.ack_frame(
                         pb.SUBSCRIPTION_ACTION_UNSPECIFIED,
                         [],
                         session.tickers,
-                        message="the request sets none of subscribe, unsubscribe or ping",
+                        message="the request sets none of subscribe, unsubscribe, "
+                        "subscribe_candles, unsubscribe_candles or ping",
                     )
                 )
                 continue
-            change = request.subscribe if kind == "subscribe" else request.unsubscribe
+            change = getattr(request, kind)
             if len(change.tickers) > self._limits.max_request_tickers:
                 sub.end(_too_many(len(change.tickers), self._limits.max_request_tickers))
                 return
-            if kind == "subscribe":
-                action = pb.SUBSCRIPTION_ACTION_SUBSCRIBE
-                results = session.subscribe(change.tickers)
+            if kind.endswith("_candles"):
+                self._candle_request(session, kind, change)
             else:
-                action = pb.SUBSCRIPTION_ACTION_UNSUBSCRIBE
-                results = session.unsubscribe(change.tickers)
-            self._count_rejected(results)
+                if kind == "subscribe":
+                    action = pb.SUBSCRIPTION_ACTION_SUBSCRIBE
+                    results = session.subscribe(change.tickers)
+                else:
+                    action = pb.SUBSCRIPTION_ACTION_UNSUBSCRIBE
+                    results = session.unsubscribe(change.tickers)
+                self._count_rejected(results)
+                sub.push(codec.ack_frame(action, results, session.tickers, change.request_id))
             if session.refused_in_a_row > self._limits.request_burst:
                 sub.end(
                     StreamEnded(
@@ -299,7 +346,37 @@ class MarketDataService:
                     )
                 )
                 return
-            sub.push(codec.ack_frame(action, results, session.tickers, change.request_id))
+
+    def _candle_request(
+        self,
+        session: StreamSession,
+        kind: str,
+        change: cpb.SubscribeCandles | cpb.UnsubscribeCandles,
+    ) -> None:
+        """Apply a subscribe_candles or unsubscribe_candles request and queue its ack."""
+        subscribing = kind == "subscribe_candles"
+        action = (
+            pb.SUBSCRIPTION_ACTION_SUBSCRIBE_CANDLES
+            if subscribing
+            else pb.SUBSCRIPTION_ACTION_UNSUBSCRIBE_CANDLES
+        )
+        iv = _interval_of(change.interval)
+        if iv is None or self._candles is None:
+            message = _no_interval(change.interval)
+            session.subscriber.push(
+                codec.ack_frame(action, [], [], change.request_id, message=message)
+            )
+            return
+        if isinstance(change, cpb.SubscribeCandles):
+            results = session.subscribe_candles(change.tickers, iv, change.closed_only)
+        else:
+            results = session.unsubscribe_candles(change.tickers, iv)
+        self._count_rejected(results)
+        ack = codec.ack_frame(
+            action, results, session.candle_tickers(iv), change.request_id, interval=iv.number
+        )
+        # Before the forming bars `subscribe_candles` queued: an ack is a control frame.
+        session.subscriber.push(ack)
 
     def _count_rejected(self, results: list[TickerResult]) -> None:
         rejected = self._stats.requests_rejected
@@ -407,6 +484,30 @@ class MarketDataService:
     ) -> pb.GetMarketStatusResponse:
         return pb.GetMarketStatusResponse(status=codec.market_status(self._hub.status))
 
+    async def GetCandles(
+        self, request: cpb.GetCandlesRequest, context: Context
+    ) -> cpb.GetCandlesResponse:
+        if self._history is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server keeps no candles")
+        assert self._history is not None
+        try:
+            query = candle_query.parse(request, self._now_ns())
+        except candle_query.BadCandleRequest as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        if not self._source.knows(query.ticker):
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"the {self._source.name} source does not serve {query.ticker}",
+            )
+        return await candle_query.answer(self._history, query)
+
+    def _now_ns(self) -> int:
+        """Now for a request with no end: the wall clock, or the source's clock if ahead."""
+        now = time.time_ns()
+        if self._candles is not None:
+            now = max(now, self._candles.clock_ns + 1)
+        return now
+
     async def _check_request_size(self, count: int, context: Context) -> None:
         if count > self._limits.max_request_tickers:
             error = _too_many(count, self._limits.max_request_tickers)
@@ -434,13 +535,26 @@ def _overlong_id(request: pb.SubscribeRequest) -> str | None:
         field, value = "ping id", request.ping.id
     elif kind == "subscribe":
         field, value = "request_id", request.subscribe.request_id
-    elif kind == "unsubscribe":
-        field, value = "request_id", request.unsubscribe.request_id
+    elif kind in ("unsubscribe", "subscribe_candles", "unsubscribe_candles"):
+        field, value = "request_id", getattr(request, kind).request_id
     else:
         return None
     if len(value) <= MAX_ID_LENGTH:
         return None
     return f"the {field} has {len(value)} characters; at most {MAX_ID_LENGTH}"
+
+
+def _interval_of(number: int) -> Interval | None:
+    try:
+        return interval(int(number)) if number else None
+    except UnknownInterval:
+        return None
+
+
+def _no_interval(number: int) -> str:
+    names = ", ".join(f"{iv.name} ({cpb.CandleInterval.Name(iv.number)})" for iv in INTERVALS)
+    given = "no interval" if not number else f"interval {number} is unknown"
+    return f"{given}: name one of {names}"
 
 
 def _summary(results: list[TickerResult], shown: int = 3) -> str:
@@ -519,6 +633,16 @@ def handler(service: MarketDataService) -> grpc.GenericRpcHandler[bytes, bytes]:
             _parsed(pb.GetMarketStatusRequest, service.GetMarketStatus),
             request_deserializer=None,
             response_serializer=pb.GetMarketStatusResponse.SerializeToString,
+        ),
+        "StreamCandles": grpc.unary_stream_rpc_method_handler(
+            _parsed(cpb.StreamCandlesRequest, service.StreamCandles),
+            request_deserializer=None,
+            response_serializer=_passthrough,
+        ),
+        "GetCandles": grpc.unary_unary_rpc_method_handler(
+            _parsed(cpb.GetCandlesRequest, service.GetCandles),
+            request_deserializer=None,
+            response_serializer=cpb.GetCandlesResponse.SerializeToString,
         ),
     }
     return grpc.method_handlers_generic_handler(SERVICE_NAME, methods)

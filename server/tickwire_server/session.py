@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Set
 
 from tickwire_server import symbols
+from tickwire_server.candles.book import CandleBook
+from tickwire_server.candles.intervals import Interval
 from tickwire_server.domain import TickerResult, TickerStatus
 from tickwire_server.hub import Hub
 from tickwire_server.limits import TokenBucket
@@ -31,8 +33,10 @@ class StreamSession:
         *,
         max_tickers: int,
         bucket: TokenBucket | None = None,
+        candles: CandleBook | None = None,
     ) -> None:
         self.hub = hub
+        self.candles = candles
         self.subscriber = subscriber
         self.source = source
         self.max_tickers = max_tickers
@@ -105,6 +109,80 @@ class StreamSession:
         self.hub.remove(self.subscriber, removed)
         return results
 
+    def candle_tickers(self, iv: Interval) -> list[str]:
+        """The stream's candle tickers of `iv`, sorted."""
+        return sorted(t for t, n in self.subscriber.candle_keys if n == iv.number)
+
+    def subscribe_candles(
+        self, raw_tickers: Iterable[str], iv: Interval, closed_only: bool
+    ) -> list[TickerResult]:
+        """Watch the `iv` bars of tickers; the forming bar of each is queued at once.
+
+        Each (ticker, interval) counts against the stream's ticker cap on its
+        own; a ticker it watches already just takes the new `closed_only`.
+        """
+        if (limited := self._rate_limited(raw_tickers)) is not None:
+            return limited
+        assert self.candles is not None, "this server builds no candles"
+        keys = self.subscriber.candle_keys
+        results: list[TickerResult] = []
+        accepted: list[str] = []
+        room = self.max_tickers - len(keys)
+        universe = self.hub.universe_room()
+        for symbol, invalid in symbols.distinct(raw_tickers):
+            if invalid is not None:
+                results.append(invalid)
+                continue
+            if (symbol, iv.number) in keys:
+                keys[(symbol, iv.number)] = closed_only
+                accepted.append(symbol)
+                results.append(TickerResult(symbol, TickerStatus.OK, "already subscribed"))
+                continue
+            if not self.source.knows(symbol):
+                message = f"the {self.source.name} source does not serve {symbol}"
+                results.append(TickerResult(symbol, TickerStatus.UNKNOWN_TICKER, message))
+                continue
+            if room <= 0:
+                message = f"a stream may hold at most {self.max_tickers} candle subscriptions"
+                results.append(TickerResult(symbol, TickerStatus.LIMIT_EXCEEDED, message))
+                continue
+            if universe is not None and not self.hub.is_upstream(symbol):
+                if universe <= 0:
+                    message = f"the server serves at most {self.hub.max_universe} tickers at once"
+                    results.append(TickerResult(symbol, TickerStatus.LIMIT_EXCEEDED, message))
+                    continue
+                universe -= 1
+            room -= 1
+            keys[(symbol, iv.number)] = closed_only
+            self.hub.hold(self.subscriber, symbol)
+            accepted.append(symbol)
+            results.append(TickerResult(symbol, TickerStatus.OK))
+        self.candles.watch(self.subscriber, accepted, iv, closed_only)
+        return results
+
+    def unsubscribe_candles(self, raw_tickers: Iterable[str], iv: Interval) -> list[TickerResult]:
+        """Stop the `iv` bars of tickers; one the stream does not watch is NOT_SUBSCRIBED."""
+        if (limited := self._rate_limited(raw_tickers)) is not None:
+            return limited
+        results: list[TickerResult] = []
+        keys = self.subscriber.candle_keys
+        for symbol, invalid in symbols.distinct(raw_tickers):
+            if invalid is not None:
+                results.append(invalid)
+            elif keys.pop((symbol, iv.number), None) is None:
+                results.append(TickerResult(symbol, TickerStatus.NOT_SUBSCRIBED))
+            else:
+                self._drop_candles(symbol, iv.number)
+                results.append(TickerResult(symbol, TickerStatus.OK))
+        return results
+
+    def _drop_candles(self, ticker: str, number: int) -> None:
+        """Stop one (ticker, interval) already taken out of `candle_keys`."""
+        if self.candles is not None:
+            self.candles.unwatch_number(self.subscriber, ticker, number)
+        if not any(t == ticker for t, _ in self.subscriber.candle_keys):
+            self.hub.unhold(self.subscriber, ticker)
+
     def _rate_limited(self, raw_tickers: Iterable[str]) -> list[TickerResult] | None:
         """RATE_LIMITED for every ticker when the bucket is empty; None when the request may go."""
         if self.bucket is None or self.bucket.take():
@@ -120,4 +198,8 @@ class StreamSession:
 
     def close(self) -> None:
         """Release everything the stream held. Idempotent."""
+        keys = self.subscriber.candle_keys
+        while keys:
+            ticker, number = keys.popitem()[0]
+            self._drop_candles(ticker, number)
         self.hub.detach(self.subscriber)

@@ -41,6 +41,8 @@ class Subscriber:
         "_conflated",
         "_controls",
         "_control_bytes",
+        "_candles",
+        "candle_keys",
         "_wake",
         "_ended",
         "_max_controls",
@@ -67,6 +69,10 @@ class Subscriber:
         self._conflated = 0
         self._controls: deque[bytes] = deque()
         self._control_bytes = 0
+        # Pending candle frames, latest per (ticker, interval, start); sent after controls.
+        self._candles: dict[tuple[str, int, int], bytes] = {}
+        # The stream's candle subscriptions: (ticker, interval number) -> closed only.
+        self.candle_keys: dict[tuple[str, int], bool] = {}
         self._wake = asyncio.Event()
         self._ended: StreamEnded | None = None
         self._max_controls = max_controls
@@ -155,6 +161,25 @@ class Subscriber:
         self._control_bytes += len(frame)
         self._wake.set()
 
+    def offer_candle(self, key: tuple[str, int, int], frame: bytes) -> None:
+        """Queue a candle frame, replacing a pending one of the same bar (a newer state of it).
+
+        Bars of other starts queue beside it; as with control frames, a
+        client that lets more than `max_controls` pile up is ended.
+        """
+        candles = self._candles
+        if key not in candles and len(candles) >= self._max_controls:
+            self.end(
+                StreamEnded(
+                    EndReason.OVERFLOW,
+                    f"more than {self._max_controls} candles are waiting to be read: "
+                    "the client reads the stream slower than its bars close",
+                )
+            )
+            return
+        candles[key] = frame
+        self._wake.set()
+
     def end(self, error: StreamEnded) -> None:
         """Make the send loop raise `error` at its next turn (first reason wins)."""
         if self._ended is None:
@@ -185,7 +210,7 @@ class Subscriber:
         Raises:
             StreamEnded: the stream was ended; pending output is dropped.
         """
-        if not (self._prices or self._shared or self._controls or self._ended):
+        if not (self._prices or self._shared or self._controls or self._candles or self._ended):
             self._wake.clear()
             try:
                 async with asyncio.timeout(max_wait):
@@ -199,6 +224,9 @@ class Subscriber:
         self._control_bytes = 0
         if self._prices or self._shared:
             frames.extend(self._drain_prices())
+        if self._candles:
+            frames.extend(self._candles.values())
+            self._candles.clear()
         return frames
 
     def _drain_prices(self) -> list[bytes]:

@@ -59,7 +59,12 @@ DEFAULT_PRICES: Mapping[str, float] = {"AAPL": 190.0, "MSFT": 420.0, "NVDA": 120
 
 # What an in-process server changes from the defaults: a free port, tickers
 # released at once, a short shutdown.
-_TEST_DEFAULTS: dict[str, Any] = {"port": 0, "release_grace": 0.0, "shutdown_grace": 0.5}
+_TEST_DEFAULTS: dict[str, Any] = {
+    "port": 0,
+    "release_grace": 0.0,
+    "shutdown_grace": 0.5,
+    "history_url": "none",
+}
 
 
 class _IsolatedSettings(Settings):

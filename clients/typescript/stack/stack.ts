@@ -118,10 +118,12 @@ export async function startTickwire(
   args: string[] = [],
   options: { env?: Record<string, string>; port?: number; echo?: boolean } = {},
 ): Promise<Tickwire> {
+  // No candle history unless asked for (make web does): tests leave nothing behind.
+  const env = { ...globalThis.process.env, TICKWIRE_HISTORY_URL: "none", ...options.env };
   const process = spawn(
     join(VENV_BIN, "tickwire-server"),
     ["--host", "127.0.0.1", "--port", String(options.port ?? 0), ...args],
-    { env: { ...globalThis.process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] },
+    { env, stdio: ["ignore", "pipe", "pipe"] },
   );
   const child = new Child("tickwire-server", process, options.echo);
   const match = await child.waitFor(/tickwire serving on (\S+):(\d+) \(source: \w+\)/);

@@ -36,7 +36,9 @@ async function main(): Promise<void> {
     });
   }
   try {
-    const tickwire = await startTickwire(serverArgs, { port: DEFAULT_PORTS.upstream, echo: true });
+    // Candle history as `make run` keeps it (SQLite under ./data), unless the environment says otherwise.
+    const history = { TICKWIRE_HISTORY_URL: process.env.TICKWIRE_HISTORY_URL ?? "" };
+    const tickwire = await startTickwire(serverArgs, { port: DEFAULT_PORTS.upstream, echo: true, env: history });
     stops.push(() => tickwire.stop());
     const page = await startPageServer(undefined, Number(values["page-port"]));
     stops.push(() => new Promise((ok) => page.server.close(() => ok())));

@@ -63,6 +63,11 @@ class CachedPrice:
         return entry
 
     @property
+    def quote(self) -> Quote | None:
+        """The quote a live entry was made from (None for one built from a message)."""
+        return self._quote
+
+    @property
     def element(self) -> bytes:
         """The update as one `PriceBatch.updates` element (encoded on first read)."""
         element = self._element

@@ -132,13 +132,15 @@ def ack_frame(
     tickers: Iterable[str],
     request_id: str = "",
     message: str = "",
+    interval: int = 0,
 ) -> bytes:
-    """A `SubscribeResponse{ack}` frame."""
+    """A `SubscribeResponse{ack}` frame (`interval`: a candle request's)."""
     ack = pb.SubscriptionAck(
         request_id=request_id,
         action=action,
         results=ticker_results(results),
         tickers=sorted(tickers),
         message=message,
+        interval=interval,  # type: ignore[arg-type]
     )
     return pb.SubscribeResponse(ack=ack).SerializeToString()

@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from tickwire.v1 import candles_pb2 as _candles_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -30,6 +31,8 @@ class SubscriptionAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SUBSCRIPTION_ACTION_SUBSCRIBE: _ClassVar[SubscriptionAction]
     SUBSCRIPTION_ACTION_UNSUBSCRIBE: _ClassVar[SubscriptionAction]
     SUBSCRIPTION_ACTION_SERVER: _ClassVar[SubscriptionAction]
+    SUBSCRIPTION_ACTION_SUBSCRIBE_CANDLES: _ClassVar[SubscriptionAction]
+    SUBSCRIPTION_ACTION_UNSUBSCRIBE_CANDLES: _ClassVar[SubscriptionAction]
 
 class TickerStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -69,6 +72,8 @@ SUBSCRIPTION_ACTION_UNSPECIFIED: SubscriptionAction
 SUBSCRIPTION_ACTION_SUBSCRIBE: SubscriptionAction
 SUBSCRIPTION_ACTION_UNSUBSCRIBE: SubscriptionAction
 SUBSCRIPTION_ACTION_SERVER: SubscriptionAction
+SUBSCRIPTION_ACTION_SUBSCRIBE_CANDLES: SubscriptionAction
+SUBSCRIPTION_ACTION_UNSUBSCRIBE_CANDLES: SubscriptionAction
 TICKER_STATUS_UNSPECIFIED: TickerStatus
 TICKER_STATUS_OK: TickerStatus
 TICKER_STATUS_INVALID_SYMBOL: TickerStatus
@@ -133,14 +138,18 @@ class PriceBatch(_message.Message):
     def __init__(self, updates: _Optional[_Iterable[_Union[PriceUpdate, _Mapping]]] = ..., conflated: _Optional[int] = ...) -> None: ...
 
 class SubscribeRequest(_message.Message):
-    __slots__ = ("subscribe", "unsubscribe", "ping")
+    __slots__ = ("subscribe", "unsubscribe", "ping", "subscribe_candles", "unsubscribe_candles")
     SUBSCRIBE_FIELD_NUMBER: _ClassVar[int]
     UNSUBSCRIBE_FIELD_NUMBER: _ClassVar[int]
     PING_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIBE_CANDLES_FIELD_NUMBER: _ClassVar[int]
+    UNSUBSCRIBE_CANDLES_FIELD_NUMBER: _ClassVar[int]
     subscribe: SubscribeTickers
     unsubscribe: UnsubscribeTickers
     ping: Ping
-    def __init__(self, subscribe: _Optional[_Union[SubscribeTickers, _Mapping]] = ..., unsubscribe: _Optional[_Union[UnsubscribeTickers, _Mapping]] = ..., ping: _Optional[_Union[Ping, _Mapping]] = ...) -> None: ...
+    subscribe_candles: _candles_pb2.SubscribeCandles
+    unsubscribe_candles: _candles_pb2.UnsubscribeCandles
+    def __init__(self, subscribe: _Optional[_Union[SubscribeTickers, _Mapping]] = ..., unsubscribe: _Optional[_Union[UnsubscribeTickers, _Mapping]] = ..., ping: _Optional[_Union[Ping, _Mapping]] = ..., subscribe_candles: _Optional[_Union[_candles_pb2.SubscribeCandles, _Mapping]] = ..., unsubscribe_candles: _Optional[_Union[_candles_pb2.UnsubscribeCandles, _Mapping]] = ...) -> None: ...
 
 class SubscribeTickers(_message.Message):
     __slots__ = ("tickers", "request_id")
@@ -165,16 +174,18 @@ class Ping(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class SubscribeResponse(_message.Message):
-    __slots__ = ("prices", "ack", "market_status", "heartbeat")
+    __slots__ = ("prices", "ack", "market_status", "heartbeat", "candle")
     PRICES_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     MARKET_STATUS_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    CANDLE_FIELD_NUMBER: _ClassVar[int]
     prices: PriceBatch
     ack: SubscriptionAck
     market_status: MarketStatus
     heartbeat: Heartbeat
-    def __init__(self, prices: _Optional[_Union[PriceBatch, _Mapping]] = ..., ack: _Optional[_Union[SubscriptionAck, _Mapping]] = ..., market_status: _Optional[_Union[MarketStatus, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
+    candle: _candles_pb2.Candle
+    def __init__(self, prices: _Optional[_Union[PriceBatch, _Mapping]] = ..., ack: _Optional[_Union[SubscriptionAck, _Mapping]] = ..., market_status: _Optional[_Union[MarketStatus, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., candle: _Optional[_Union[_candles_pb2.Candle, _Mapping]] = ...) -> None: ...
 
 class TickerResult(_message.Message):
     __slots__ = ("ticker", "status", "message")
@@ -187,18 +198,20 @@ class TickerResult(_message.Message):
     def __init__(self, ticker: _Optional[str] = ..., status: _Optional[_Union[TickerStatus, str]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class SubscriptionAck(_message.Message):
-    __slots__ = ("request_id", "action", "results", "tickers", "message")
+    __slots__ = ("request_id", "action", "results", "tickers", "message", "interval")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     TICKERS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     action: SubscriptionAction
     results: _containers.RepeatedCompositeFieldContainer[TickerResult]
     tickers: _containers.RepeatedScalarFieldContainer[str]
     message: str
-    def __init__(self, request_id: _Optional[str] = ..., action: _Optional[_Union[SubscriptionAction, str]] = ..., results: _Optional[_Iterable[_Union[TickerResult, _Mapping]]] = ..., tickers: _Optional[_Iterable[str]] = ..., message: _Optional[str] = ...) -> None: ...
+    interval: _candles_pb2.CandleInterval
+    def __init__(self, request_id: _Optional[str] = ..., action: _Optional[_Union[SubscriptionAction, str]] = ..., results: _Optional[_Iterable[_Union[TickerResult, _Mapping]]] = ..., tickers: _Optional[_Iterable[str]] = ..., message: _Optional[str] = ..., interval: _Optional[_Union[_candles_pb2.CandleInterval, str]] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("server_time", "ping_id")

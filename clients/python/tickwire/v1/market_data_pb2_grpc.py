@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from tickwire.v1 import candles_pb2 as tickwire_dot_v1_dot_candles__pb2
 from tickwire.v1 import market_data_pb2 as tickwire_dot_v1_dot_market__data__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -61,6 +62,16 @@ class MarketDataStub:
                 request_serializer=tickwire_dot_v1_dot_market__data__pb2.GetMarketStatusRequest.SerializeToString,
                 response_deserializer=tickwire_dot_v1_dot_market__data__pb2.GetMarketStatusResponse.FromString,
                 _registered_method=True)
+        self.StreamCandles = channel.unary_stream(
+                '/tickwire.v1.MarketData/StreamCandles',
+                request_serializer=tickwire_dot_v1_dot_candles__pb2.StreamCandlesRequest.SerializeToString,
+                response_deserializer=tickwire_dot_v1_dot_market__data__pb2.SubscribeResponse.FromString,
+                _registered_method=True)
+        self.GetCandles = channel.unary_unary(
+                '/tickwire.v1.MarketData/GetCandles',
+                request_serializer=tickwire_dot_v1_dot_candles__pb2.GetCandlesRequest.SerializeToString,
+                response_deserializer=tickwire_dot_v1_dot_candles__pb2.GetCandlesResponse.FromString,
+                _registered_method=True)
 
 
 class MarketDataServicer:
@@ -113,6 +124,27 @@ class MarketDataServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamCandles(self, request, context):
+        """StreamCandles is Subscribe's candle requests for clients that cannot
+        send on a stream: live bars of one interval for a fixed ticker set. The
+        first message is the ack; each bar comes as a `candle` response, the
+        forming one at most every 250 ms, then closed (complete) and, if a late
+        price changes it, again with its revision raised.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCandles(self, request, context):
+        """GetCandles returns the stored bars of one ticker and interval in
+        [start, end), paged; each interval bounds the range and the page size
+        (see IntervalLimits).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MarketDataServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -140,6 +172,16 @@ def add_MarketDataServicer_to_server(servicer, server):
                     servicer.GetMarketStatus,
                     request_deserializer=tickwire_dot_v1_dot_market__data__pb2.GetMarketStatusRequest.FromString,
                     response_serializer=tickwire_dot_v1_dot_market__data__pb2.GetMarketStatusResponse.SerializeToString,
+            ),
+            'StreamCandles': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamCandles,
+                    request_deserializer=tickwire_dot_v1_dot_candles__pb2.StreamCandlesRequest.FromString,
+                    response_serializer=tickwire_dot_v1_dot_market__data__pb2.SubscribeResponse.SerializeToString,
+            ),
+            'GetCandles': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCandles,
+                    request_deserializer=tickwire_dot_v1_dot_candles__pb2.GetCandlesRequest.FromString,
+                    response_serializer=tickwire_dot_v1_dot_candles__pb2.GetCandlesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -279,6 +321,60 @@ class MarketData:
             '/tickwire.v1.MarketData/GetMarketStatus',
             tickwire_dot_v1_dot_market__data__pb2.GetMarketStatusRequest.SerializeToString,
             tickwire_dot_v1_dot_market__data__pb2.GetMarketStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamCandles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tickwire.v1.MarketData/StreamCandles',
+            tickwire_dot_v1_dot_candles__pb2.StreamCandlesRequest.SerializeToString,
+            tickwire_dot_v1_dot_market__data__pb2.SubscribeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCandles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tickwire.v1.MarketData/GetCandles',
+            tickwire_dot_v1_dot_candles__pb2.GetCandlesRequest.SerializeToString,
+            tickwire_dot_v1_dot_candles__pb2.GetCandlesResponse.FromString,
             options,
             channel_credentials,
             insecure,
