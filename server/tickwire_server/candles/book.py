@@ -155,11 +155,16 @@ class CandleBook:
             if bar is not None and base.start >= bar.end:
                 self._close(s, i, closed)
                 bar = None
-            if bar is None:
+            if iv.calendar:
+                # Session bars: a week or month has gaps (nights, after hours) in no bar.
                 where = span(iv, base.start, sessions)
                 if where is None:
-                    continue  # outside every session: in no day, week or month bar
-                bar = s.forming[i] = Bar(s.ticker, iv, *where)
+                    continue
+                if bar is None:
+                    bar = s.forming[i] = Bar(s.ticker, iv, *where)
+            elif bar is None:
+                start = base.start - base.start % iv.ns
+                bar = s.forming[i] = Bar(s.ticker, iv, start, start + iv.ns)
             bar.merge(base)
 
     def _close(self, s: _Series, i: int, closed: list[Bar]) -> None:

@@ -211,6 +211,11 @@ class History:
         self, ticker: str, iv: Interval, start_ns: int, end_ns: int, limit: int
     ) -> list[Bar]:
         """Up to `limit` bars of `ticker` with start in [start_ns, end_ns), in start order."""
+        if self._pending:
+            # Bars closed since the last write may have left the book's memory already
+            # (its clock can run ahead of the writer's): the store must have them first.
+            with contextlib.suppress(Exception):
+                await self.flush()
         bars = {b.start: b for b in await self._from_store(ticker, iv, start_ns, end_ns, limit)}
         since = self.book.since(ticker)
         memory = self.book.recent(ticker, iv)

@@ -381,6 +381,7 @@ class SyntheticMarket:
             volume=volume,
             vwap=vwap,
             transactions=transactions,
+            size=volume,  # each update is its own small bar: what it traded is its volume
         )
 
     def current(self, ticker: str, timestamp_ns: int) -> Quote:
@@ -580,6 +581,7 @@ def _bars(
     lots = np.maximum(1.0, np.round(lot_sizes * (shape / hz) * volume_draws))
     vwaps = np.round((opens + highs + lows + closes) / 4, 4)
     trades = np.maximum(1.0, np.round(lots * 0.6)).astype(np.int64)
+    volumes = (lots * LOT).tolist()
     quotes = list(
         map(
             Quote,
@@ -590,9 +592,10 @@ def _bars(
             highs.tolist(),
             lows.tolist(),
             closes.tolist(),
-            (lots * LOT).tolist(),
+            volumes,
             vwaps.tolist(),
             trades.tolist(),
+            volumes,  # size: each update is its own small bar, its volume what it traded
         )
     )
     return quotes, closes
