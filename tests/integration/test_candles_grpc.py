@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -31,7 +32,7 @@ def stamp(t_ns: int) -> Timestamp:
 
 @contextlib.asynccontextmanager
 async def candles_server(
-    folder: Path, **overrides: object
+    folder: Path, **overrides: Any
 ) -> AsyncIterator[tuple[InProcessServer, rpc.MarketDataStub]]:
     async with (
         serve_in_process(
@@ -48,7 +49,7 @@ def minute_start(server: InProcessServer) -> int:
     return now - now % MINUTE + MINUTE
 
 
-def push_minutes(server: InProcessServer, t0: int, minutes: int) -> list[tuple[float, ...]]:
+def push_minutes(server: InProcessServer, t0: int, minutes: int) -> list[tuple[Any, ...]]:
     """Three prices a minute into NEWCO (open, high, then close), with sizes; each minute's bar."""
     expected = []
     for m in range(minutes):
@@ -61,7 +62,7 @@ def push_minutes(server: InProcessServer, t0: int, minutes: int) -> list[tuple[f
     return expected
 
 
-def values(c: cpb.Candle) -> tuple[float, ...]:
+def values(c: cpb.Candle) -> tuple[Any, ...]:
     return (
         c.start.ToNanoseconds(),
         c.open,
@@ -74,7 +75,7 @@ def values(c: cpb.Candle) -> tuple[float, ...]:
     )
 
 
-async def all_candles(stub: rpc.MarketDataStub, **fields: object) -> list[cpb.Candle]:
+async def all_candles(stub: rpc.MarketDataStub, **fields: Any) -> list[cpb.Candle]:
     out: list[cpb.Candle] = []
     token = ""
     for _ in range(100):
