@@ -7,6 +7,7 @@ generated messages live in `tickwire.v1`. For tests against a real server
 in-process, see `tickwire_server.testing` (distribution tickwire-server).
 """
 
+from tickwire._candles import CandleSubscription, IntervalInfo, interval_info
 from tickwire._client import Client
 from tickwire._errors import ClosedError, RpcError, SubscriptionError, TickwireError
 from tickwire._scenario import ScenarioClient, SyncScenarioClient
@@ -20,13 +21,17 @@ from tickwire._types import (
     TickerResult,
     TickerStatus,
 )
+from tickwire.v1.candles_pb2 import Candle
 from tickwire.v1.market_data_pb2 import MarketStatus, PriceUpdate, TickerInfo
 
 __all__ = [
     "Backoff",
+    "Candle",
+    "CandleSubscription",
     "Client",
     "ClosedError",
     "ConnectionState",
+    "IntervalInfo",
     "MarketStatus",
     "PriceUpdate",
     "RpcError",
@@ -41,4 +46,5 @@ __all__ = [
     "TickerResult",
     "TickerStatus",
     "TickwireError",
+    "interval_info",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -9,9 +10,11 @@ import grpc
 from google.protobuf.message import Message
 
 from tickwire import _convert
+from tickwire._candles import CandleSubscription, aware, interval_info, windows
 from tickwire._errors import ClosedError, RpcError
 from tickwire._subscription import Subscription
 from tickwire._types import Backoff, HasTarget, StateCallback, StreamOptions, target_of
+from tickwire.v1 import candles_pb2 as cpb
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import market_data_pb2_grpc as rpc
 
@@ -95,7 +98,7 @@ class Client:
             max_message_bytes=max_message_bytes,
         )
         self._stub = rpc.MarketDataStub(self._channel)
-        self._subscriptions: set[Subscription] = set()
+        self._subscriptions: set[Subscription | CandleSubscription] = set()
         self._closed = False
 
     def subscribe(
@@ -119,6 +122,72 @@ class Client:
         )
         self._subscriptions.add(subscription)
         return subscription
+
+    def subscribe_candles(
+        self,
+        *tickers: str,
+        interval: int | str = "1m",
+        closed_only: bool = False,
+        strict: bool = False,
+        on_state: StateCallback | None = None,
+    ) -> CandleSubscription:
+        """Live candles of `interval` ("5s" ... "1mo", or a `CandleInterval`) for `tickers`.
+
+        Iterate it for `Candle`s: the forming bar (unless `closed_only`),
+        then every change at most every 250 ms, and each bar when it closes.
+
+        Raises:
+            ValueError: `interval` names no interval.
+        """
+        if self._closed:
+            raise ClosedError("the client is closed")
+        subscription = CandleSubscription(
+            self._open_stream,
+            self.options,
+            tickers,
+            interval_info(interval),
+            closed_only=closed_only,
+            strict=strict,
+            on_state=on_state,
+            on_end=self._forget,
+        )
+        self._subscriptions.add(subscription)
+        return subscription
+
+    async def candles(
+        self,
+        ticker: str,
+        interval: int | str,
+        start: dt.datetime,
+        end: dt.datetime | None = None,
+    ) -> list[cpb.Candle]:
+        """Every stored bar of `ticker` with start in [start, end) (end: now), oldest first.
+
+        A range wider than one request may span is asked in pieces, and
+        every page of each is followed; the forming bar comes last when the
+        range holds it.
+
+        Raises:
+            ValueError: `interval` names no interval, or end is not after start.
+            RpcError: a call failed (INVALID_ARGUMENT names what was wrong).
+        """
+        info = interval_info(interval)
+        start = aware(start)
+        end = aware(end) if end is not None else dt.datetime.now(dt.UTC)
+        if end <= start:
+            raise ValueError(f"end {end.isoformat()} is not after start {start.isoformat()}")
+        out: list[cpb.Candle] = []
+        for lo, hi in windows(start, end, info.max_range):
+            request = cpb.GetCandlesRequest(ticker=ticker, interval=info.number)  # type: ignore[arg-type]
+            request.start.FromDatetime(lo)
+            request.end.FromDatetime(hi)
+            while True:
+                response = await self._unary(self._stub.GetCandles, request)
+                out.extend(response.candles)
+                if not response.next_page_token:
+                    break
+                request.page_token = response.next_page_token
+        return out
 
     async def snapshot(self, *tickers: str, strict: bool = False) -> dict[str, pb.PriceUpdate]:
         """Latest price per ticker (every cached ticker when none are named).
@@ -165,7 +234,7 @@ class Client:
         call: _Call = self._stub.Subscribe(metadata=await _convert.token_metadata(self._token))
         return call
 
-    def _forget(self, subscription: Subscription) -> None:
+    def _forget(self, subscription: Subscription | CandleSubscription) -> None:
         """Let go of a subscription that closed or failed."""
         self._subscriptions.discard(subscription)
 

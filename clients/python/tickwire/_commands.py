@@ -13,6 +13,7 @@ from rich.live import Live
 from rich.table import Table
 
 from tickwire import _convert
+from tickwire._candle_commands import candles
 from tickwire._client import Client
 from tickwire._dashboard import Dashboard
 from tickwire._scenario_commands import scenario
@@ -113,4 +114,5 @@ COMMANDS = {
     "tickers": tickers,
     "status": status,
     "scenario": scenario,
+    "candles": candles,
 }

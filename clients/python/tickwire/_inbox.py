@@ -84,6 +84,13 @@ class Inbox:
             }
         return results
 
+    def opening(self, request_id: str) -> pb.SubscribeRequest | None:
+        """What a new stream sends first: subscribe everything wanted (None: nothing is)."""
+        if not self.wanted:
+            return None
+        change = pb.SubscribeTickers(tickers=list(self.wanted), request_id=request_id)
+        return pb.SubscribeRequest(subscribe=change)
+
     def forget(self, ticker: str) -> None:
         """Stop wanting `ticker` and drop its undelivered update."""
         self.wanted.pop(ticker, None)

@@ -8,17 +8,17 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import grpc
 
 from tickwire._errors import ClosedError, RpcError, SubscriptionError
-from tickwire._inbox import Inbox
 from tickwire._types import (
     ConnectionState,
     StateCallback,
     StateChange,
     StreamOptions,
+    StreamStats,
     TickerResult,
 )
 from tickwire.v1 import market_data_pb2 as pb
@@ -45,6 +45,25 @@ _FATAL = {
 _WRITE_FAILED = (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError)
 
 
+class Receiver(Protocol):
+    """What a keeper feeds: a subscription's inbox of prices (`Inbox`) or of candles."""
+
+    results: list[TickerResult]
+    readable: asyncio.Event
+
+    @property
+    def stats(self) -> StreamStats: ...
+
+    def opening(self, request_id: str) -> pb.SubscribeRequest | None:
+        """The request a new stream starts with, or None when nothing is wanted."""
+
+    def receive(self, message: pb.SubscribeResponse) -> pb.SubscriptionAck | None:
+        """Take in one message; return it when it is an ack."""
+
+    def apply(self, ack: pb.SubscriptionAck) -> list[TickerResult]:
+        """Settle an ack; its per-ticker results."""
+
+
 class _StreamLost(Exception):
     """The current stream is gone and worth reconnecting."""
 
@@ -69,7 +88,7 @@ class StreamKeeper:
         self,
         open_stream: OpenStream,
         options: StreamOptions,
-        inbox: Inbox,
+        inbox: Receiver,
         *,
         strict: bool,
         on_state: StateCallback | None,
@@ -108,8 +127,9 @@ class StreamKeeper:
         """
         self._raise_if_closed()
         request_id = f"r{next(self._ids)}"
-        change = request.subscribe if request.HasField("subscribe") else request.unsubscribe
-        change.request_id = request_id
+        kind = request.WhichOneof("request")
+        assert kind is not None, "a request to send names what it asks"
+        getattr(request, kind).request_id = request_id
         answer: _Answer = asyncio.get_running_loop().create_future()
         self._in_flight[request_id] = (request, answer)
         timeout = self._options.timeout
@@ -209,14 +229,10 @@ class StreamKeeper:
             raise _StreamLost(f"getting a token failed: {error!r}") from error
         self._call = call
         try:
-            wanted = list(self._inbox.wanted)
-            if wanted:
-                request_id = "resubscribe" if self._inbox.results else "initial"
-                opening = pb.SubscribeRequest(
-                    subscribe=pb.SubscribeTickers(tickers=wanted, request_id=request_id)
-                )
-            else:
-                opening = pb.SubscribeRequest(ping=pb.Ping(id="hello"))
+            request_id = "resubscribe" if self._inbox.results else "initial"
+            opening = self._inbox.opening(request_id) or pb.SubscribeRequest(
+                ping=pb.Ping(id="hello")
+            )
             await self._send(call, opening)
             silence = self._options.heartbeat_timeout
             while True:

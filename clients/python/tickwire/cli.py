@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     from tickwire._scenario_commands import add_parser  # argparse only: no extra needed
 
     add_parser(commands, common)
+    from tickwire import _candle_args
+
+    _candle_args.add_parser(commands, common)
     return parser
 
 

@@ -1,0 +1,93 @@
+"""`tickwire candles`: stored and forming bars as a table, JSON, or a chart in the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+
+from google.protobuf.json_format import MessageToDict
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from tickwire import _convert
+from tickwire._client import Client
+from tickwire.v1 import candles_pb2 as cpb
+
+CHART_ROWS = 14
+
+
+async def candles(args: argparse.Namespace, console: Console) -> int:
+    """Print the bars; exit 1 when the range holds none."""
+    end = args.end or dt.datetime.now(dt.UTC)
+    start = args.start or end - (args.last or dt.timedelta(hours=1))
+    async with Client(args.target, **_convert.command_line_options(args)) as client:
+        bars = await client.candles(args.ticker, args.interval, start, end)
+    if args.json:
+        for bar in bars:
+            print(json.dumps(MessageToDict(bar, preserving_proto_field_name=True), sort_keys=True))
+    elif args.chart:
+        console.print(chart(bars, console.width))
+    else:
+        console.print(table(bars))
+    if not bars:
+        console.print(
+            f"no {args.interval} bars of {args.ticker.upper()} from {start:%Y-%m-%d %H:%M} UTC"
+        )
+        return 1
+    return 0
+
+
+def table(bars: list[cpb.Candle]) -> Table:
+    out = Table("Start (UTC)", "Open", "High", "Low", "Close", "Volume", "VWAP", "Trades", "")
+    for bar in bars:
+        up = bar.close >= bar.open
+        style = "green" if up else "red"
+        state = "forming" if not bar.complete else (f"rev {bar.revision}" if bar.revision else "")
+        out.add_row(
+            bar.start.ToDatetime().strftime("%Y-%m-%d %H:%M:%S"),
+            f"{bar.open:,.2f}",
+            f"{bar.high:,.2f}",
+            f"{bar.low:,.2f}",
+            Text(f"{bar.close:,.2f}", style=style),
+            f"{bar.volume:,.0f}",
+            f"{bar.vwap:,.2f}",
+            f"{bar.transactions:,}",
+            state,
+        )
+    return out
+
+
+def chart(bars: list[cpb.Candle], width: int, rows: int = CHART_ROWS) -> Text:
+    """The last bars that fit `width`, as candles: │ the high-low range, █ the body."""
+    shown = bars[-max(1, width - 12) :]
+    out = Text()
+    if not shown:
+        return out
+    top = max(b.high for b in shown)
+    bottom = min(b.low for b in shown)
+    scale = (top - bottom) / (rows - 1) if top > bottom else 1.0
+
+    def row_of(price: float) -> int:
+        return round((top - price) / scale)
+
+    for r in range(rows):
+        label = top - r * scale
+        out.append(f"{label:>10.2f} ", style="dim")
+        for bar in shown:
+            high, low = row_of(bar.high), row_of(bar.low)
+            body_top, body_bottom = sorted((row_of(bar.open), row_of(bar.close)))
+            style = "green" if bar.close >= bar.open else "red"
+            if body_top <= r <= body_bottom:
+                out.append("█", style=style)
+            elif high <= r <= low:
+                out.append("│", style=style)
+            else:
+                out.append(" ")
+        out.append("\n")
+    first, last = shown[0].start.ToDatetime(), shown[-1].start.ToDatetime()
+    out.append(
+        f"{'':>11}{first:%m-%d %H:%M} … {last:%m-%d %H:%M} UTC, {len(shown)} bars", style="dim"
+    )
+    return out
