@@ -7,6 +7,7 @@ import gc
 import ipaddress
 import logging
 import resource
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -15,8 +16,18 @@ import grpc
 
 from tickwire_server.auth import ServerTls, build_access_control
 from tickwire_server.cache import PriceCache
-from tickwire_server.candles import CandleBook, History, StoreError, build_store, xnys
+from tickwire_server.candles import (
+    CandleBook,
+    History,
+    Sessions,
+    StoreError,
+    build_store,
+    generate,
+    xnys,
+)
+from tickwire_server.candles.gaps import uncovered
 from tickwire_server.candles.history import parse_retention
+from tickwire_server.candles.intervals import NS
 from tickwire_server.config import Settings
 from tickwire_server.domain import SourceState, SourceStatus
 from tickwire_server.errors import ConfigError
@@ -72,7 +83,8 @@ class TickwireServer:
                 self.candles,
                 parse_retention(settings.candle_retention),
             )
-        self._sessions_task: asyncio.Task[None] | None = None
+        # Loads the exchange calendar, then generates history where the source makes it up.
+        self.warmup: asyncio.Task[None] | None = None
         self.access = build_access_control(settings, self.stats)
         self.gate = StreamGate()
         # The scenario controls, when the source is one they drive.
@@ -157,7 +169,7 @@ class TickwireServer:
                 await server.stop(None)
                 del server
                 raise ConfigError(str(exc)) from exc
-            self._sessions_task = asyncio.create_task(self._load_sessions(), name="sessions")
+            self.warmup = asyncio.create_task(self._load_sessions(), name="sessions")
             self.candles.start()
         try:
             await self.source.start(LoopSink(self.hub))
@@ -242,9 +254,49 @@ class TickwireServer:
             return
         if self.candles is not None:
             self.candles.sessions = sessions
+        if self.history is not None and self.source.name in ("simulator", "synthetic"):
+            try:
+                await self._generate_history(sessions)
+            except Exception:
+                log.exception("generating candle history failed")
+
+    async def _generate_history(self, sessions: Sessions) -> None:
+        """Made-up history for the lookback, where the store has none yet (see `generate`)."""
+        history = self.history
+        if history is None or history.store is None:
+            return
+        store = history.store
+        days = self.settings.backfill_days
+        now = max(time.time_ns(), self.candles.clock_ns if self.candles else 0)
+        opens = [o for o, _ in sessions.sessions_between(now - 3 * 366 * 86400 * NS, now)]
+        if not days or not opens:
+            return
+        start = opens[-days] if len(opens) >= days else opens[0]
+        prices: dict[str, float] = {}
+        for meta in self.source.tickers():
+            entry = self.cache.get(meta.ticker)
+            price = entry.price if entry is not None else meta.seed_price
+            if price > 0:
+                prices[meta.ticker] = price
+        made = 0
+        for ticker, price in prices.items():
+            covered = await store.coverage(ticker, "1m", start // NS, now // NS)
+            for lo, hi in uncovered(start // NS, now // NS, covered):
+                bars = generate.history(
+                    {ticker: price}, sessions, lo * NS, hi * NS, history.retention,
+                    self.settings.seed or 0,
+                )  # fmt: skip
+                await store.write_history(bars)
+                await store.cover(ticker, "1m", [(lo, hi)])
+                made += len(bars)
+        if made:
+            log.info(
+                "generated %d candles of history for %d tickers over %d sessions",
+                made, len(prices), min(days, len(opens)),
+            )  # fmt: skip
 
     async def _stop_candles(self) -> None:
-        task, self._sessions_task = self._sessions_task, None
+        task, self.warmup = self.warmup, None
         if task is not None:
             task.cancel()
             await asyncio.wait([task])

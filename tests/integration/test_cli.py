@@ -205,3 +205,38 @@ async def test_scenario_push_shows_in_a_watching_dashboard_and_drop_makes_it_rec
                 process.kill()
                 await process.wait()
     assert process.returncode == 0
+
+
+async def test_candles_prints_bars_as_json_a_table_and_a_chart(tmp_path) -> None:
+    from tickwire_server.candles.intervals import NS
+    from tickwire_server.domain import Quote
+
+    minute = 60 * NS
+    async with serve_in_process({"AAPL": 10.0}, history_url=f"sqlite:///{tmp_path}/c.db") as server:
+        now = server.controls.source.clock.now_ns()
+        t0 = now - now % minute - 30 * minute
+        for m in range(30):
+            server.push([Quote("NEWCO", 20.0 + m, t0 + m * minute, volume=500.0)])
+        server.push([Quote("NEWCO", 99.0, now)])
+        since = ["--target", server.target, "--last", "45m", "--end", _iso(now + minute)]
+        code, out, err = await _tickwire("candles", "newco", "--json", *since)
+        assert code == 0, err
+        bars = [json.loads(line) for line in out.splitlines()]
+        assert [b["close"] for b in bars[:30]] == [20.0 + m for m in range(30)]
+        assert bars[0]["interval"] == "CANDLE_INTERVAL_1_MIN" and bars[0]["volume"] == 500.0
+        assert bars[-1]["close"] == 99.0 and not bars[-1].get("complete", False)
+        code, out, err = await _tickwire("candles", "NEWCO", "--interval", "5m", *since)
+        assert code == 0, err
+        assert "Close" in out and "* still forming" in out
+        code, out, err = await _tickwire("candles", "NEWCO", "--chart", *since)
+        assert code == 0 and "bars" in out and "█" in out, err
+        code, out, err = await _tickwire("candles", "NEWCO", "--interval", "7m", *since)
+        assert code == 2 and "one of 5s" in err
+        code, out, err = await _tickwire("candles", "QUIET", *since)
+        assert code == 1 and "no 1m bars of QUIET" in out
+
+
+def _iso(t_ns: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(t_ns / 1e9, dt.UTC).isoformat()

@@ -7,8 +7,8 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-
 from helpers import Restartable
+
 from tickwire import Client, RpcError, interval_info
 from tickwire.v1 import candles_pb2 as cpb
 from tickwire_server.candles.intervals import NS

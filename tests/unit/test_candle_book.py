@@ -267,3 +267,13 @@ def test_vwap_is_volume_weighted_or_the_mean_price(size: float) -> None:
     feed.flush()
     (bar,) = feed.bars("5s")
     assert bar.vwap == pytest.approx(17.5 if size else 15.0)
+
+
+def test_a_tickers_next_price_after_a_quiet_spell_closes_its_coarser_bars() -> None:
+    feed = Feed(CandleBook())
+    feed.tick(T0 + 3600 * NS, 1.0, ticker="MSFT")  # the book's clock is an hour ahead already
+    feed.tick(T0 + 1 * NS, 10.0)  # AAPL's first price: not late, its first bar
+    feed.tick(T0 + 3601 * NS, 20.0)  # an hour later
+    assert [b.close for b in feed.bars("1m")] == [10.0]
+    minute = feed.book.forming("AAPL", BY_NAME["1m"])
+    assert minute is not None and (minute.start, minute.close) == (T0 + 3600 * NS, 20.0)

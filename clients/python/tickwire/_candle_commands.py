@@ -7,6 +7,7 @@ import datetime as dt
 import json
 
 from google.protobuf.json_format import MessageToDict
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -40,23 +41,43 @@ async def candles(args: argparse.Namespace, console: Console) -> int:
 
 
 def table(bars: list[cpb.Candle]) -> Table:
-    out = Table("Start (UTC)", "Open", "High", "Low", "Close", "Volume", "VWAP", "Trades", "")
+    first = bars[0].interval if bars else cpb.CANDLE_INTERVAL_1_MIN
+    shape = (
+        "%Y-%m-%d"
+        if first >= cpb.CANDLE_INTERVAL_1_DAY
+        else "%m-%d %H:%M"
+        if first >= cpb.CANDLE_INTERVAL_1_MIN
+        else "%m-%d %H:%M:%S"
+    )
+    out = Table(box=box.SIMPLE_HEAD, pad_edge=False, caption_justify="left")
+    out.add_column("Start (UTC)", no_wrap=True)
+    for name in ("Open", "High", "Low", "Close", "Volume", "VWAP", "Trades"):
+        out.add_column(name, justify="right", no_wrap=True)
     for bar in bars:
-        up = bar.close >= bar.open
-        style = "green" if up else "red"
-        state = "forming" if not bar.complete else (f"rev {bar.revision}" if bar.revision else "")
+        style = "green" if bar.close >= bar.open else "red"
+        mark = "*" if not bar.complete else ("'" * min(bar.revision, 3))
+        start = bar.start.ToDatetime()
         out.add_row(
-            bar.start.ToDatetime().strftime("%Y-%m-%d %H:%M:%S"),
+            start.strftime(shape) + mark,
             f"{bar.open:,.2f}",
             f"{bar.high:,.2f}",
             f"{bar.low:,.2f}",
             Text(f"{bar.close:,.2f}", style=style),
-            f"{bar.volume:,.0f}",
+            compact(bar.volume),
             f"{bar.vwap:,.2f}",
             f"{bar.transactions:,}",
-            state,
         )
+    if bars:
+        out.caption = "* still forming; ' corrected by a late price (one per revision)"
     return out
+
+
+def compact(value: float) -> str:
+    """12,345 -> 12.3k; 4,636,600 -> 4.64M."""
+    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.3g}{unit}"
+    return f"{value:,.0f}"
 
 
 def chart(bars: list[cpb.Candle], width: int, rows: int = CHART_ROWS) -> Text:

@@ -125,7 +125,7 @@ class CandleBook:
                 base.tick(entry.price, quote.size or 0.0, t)
             elif base is None or t >= base.end:
                 if base is not None:
-                    self._close_base(s, closed)
+                    self._close_base(s, closed, until=t)
                 start = t - t % BASE.ns
                 s.base = base = Bar(ticker, BASE, start, start + BASE.ns)
                 base.tick(entry.price, quote.size or 0.0, t)
@@ -141,8 +141,12 @@ class CandleBook:
         if closed:
             self._emit(closed)
 
-    def _close_base(self, s: _Series, closed: list[Bar]) -> None:
-        """Close `s.base` and roll it into every coarser forming bar."""
+    def _close_base(self, s: _Series, closed: list[Bar], until: int = 0) -> None:
+        """Close `s.base` and roll it into every coarser forming bar.
+
+        Coarser bars that end by `until` (the time of the ticker's next
+        price) close too: nothing of this ticker can join them any more.
+        """
         base = s.base
         assert base is not None
         s.base = None
@@ -166,6 +170,8 @@ class CandleBook:
                 start = base.start - base.start % iv.ns
                 bar = s.forming[i] = Bar(s.ticker, iv, start, start + iv.ns)
             bar.merge(base)
+            if bar.end <= until:
+                self._close(s, i, closed)
 
     def _close(self, s: _Series, i: int, closed: list[Bar]) -> None:
         bar = s.forming[i]

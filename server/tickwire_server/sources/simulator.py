@@ -18,6 +18,9 @@ from tickwire_server.sources.gbm import SHOCK_PROBABILITY, SHOCK_RANGE, GbmState
 log = logging.getLogger(__name__)
 
 TRADING_SECONDS_PER_YEAR = 252 * 6.5 * 3600
+# Shares traded a minute, in lots of 100, on average (a quiet large cap), spread over the steps.
+LOT = 100
+LOTS_PER_MINUTE = 80.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +121,9 @@ class SimulatorSource(SteppingSource):
         self._interval = interval
         self._dt = interval / TRADING_SECONDS_PER_YEAR
         self._rng = np.random.default_rng(seed)
+        # Trade sizes come from a generator of their own, so prices stay as they were.
+        self._sizes = np.random.default_rng(None if seed is None else [seed, 1])
+        self._lots_per_step = LOTS_PER_MINUTE * interval / 60.0
         self._gbm = GbmState(shock_probability=shock_probability, shock_range=shock_range)
         self._defaults = frozenset(tickers)
         self._profiles: dict[str, Profile] = {}
@@ -197,11 +203,15 @@ class SimulatorSource(SteppingSource):
     def _step(self) -> None:
         prices = self._gbm.step(self._rng, self._dt).tolist()
         now = time.time_ns()
+        sizes = self._sizes.gamma(2.0, self._lots_per_step / 2.0, len(prices))
+        sizes = (np.maximum(1.0, np.round(sizes)) * LOT).tolist()
         quotes = []
-        for ticker, price in zip(self._gbm.tickers, prices, strict=True):
+        for ticker, price, size in zip(self._gbm.tickers, prices, sizes, strict=True):
             bar = self._bars[ticker]
             bar.update(price)
-            quotes.append(bar.quote(ticker, now))
+            quote = bar.quote(ticker, now)
+            quote.size = size
+            quotes.append(quote)
         self._unpublished.clear()  # a step publishes every ticker
         if quotes and self._sink is not None:
             self._sink.publish(quotes)
