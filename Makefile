@@ -11,7 +11,7 @@ GEN    := clients/python
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock lock-check proto proto-check lint buf-lint typecheck test test-python test-typescript soak check run web contract-release clean bench bench-quick
+.PHONY: postgresql help install lock lock-check proto proto-check lint buf-lint typecheck test test-python test-typescript soak check run web contract-release clean bench bench-quick
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,6 +43,12 @@ CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
 	$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium'
+
+# The candle-history tests start their own PostgreSQL from Debian's server package.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql'
 
 install: $(VENV)/.installed $(NPM_TS) ## Create .venv and install everything the project needs
 
@@ -93,7 +99,7 @@ typecheck: $(VENV)/.installed $(NPM_TS) ## mypy --strict (server, client; looser
 
 test: test-python test-typescript ## Run every test suite
 
-test-python: install ## The Python suites (pytest; ARGS go to pytest)
+test-python: install postgresql ## The Python suites (pytest; ARGS go to pytest; PostgreSQL tests included)
 	$(PY) -m pytest $(ARGS)
 
 test-typescript: install $(CHROMIUM) ## The TypeScript client's tests and the browser end-to-end tests

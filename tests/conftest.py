@@ -5,11 +5,12 @@ The `tickwire_server` fixture comes from tickwire-server's pytest plugin.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import grpc
 import pytest
 from fakes.scripted import ScriptedSource
+from postgres import PostgresServer
 
 from tickwire.v1 import market_data_pb2_grpc as rpc
 from tickwire_server.app import TickwireServer
@@ -57,3 +58,10 @@ async def channel(server: TickwireServer) -> AsyncIterator[grpc.aio.Channel]:
 @pytest.fixture
 def stub(channel: grpc.aio.Channel) -> rpc.MarketDataStub:
     return rpc.MarketDataStub(channel)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL for the session (started on first use, stopped at the end)."""
+    with PostgresServer() as server:
+        yield server
