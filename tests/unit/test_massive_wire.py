@@ -93,14 +93,16 @@ def test_aggregate_event_maps_close_end_time_and_the_one_second_bar() -> None:
     }  # fmt: skip
     assert wire.event_quote(event) == Quote(
         "MSFT", 410.5, 1_795_000_001_000 * 1_000_000, open=410.0, high=410.6, low=409.9,
-        close=410.5, volume=400, vwap=410.1,
+        close=410.5, volume=400, vwap=410.1, size=400,
     )  # fmt: skip
 
 
-def test_trade_event_maps_price_and_ms_time_without_a_bar() -> None:
+def test_trade_event_maps_price_ms_time_and_size_without_a_bar() -> None:
     event = {"ev": "T", "sym": "NVDA", "x": 4, "i": "1", "z": 3, "p": 120.25, "s": 100,
              "c": [12], "t": 1_795_000_000_500, "q": 77}  # fmt: skip
-    assert wire.event_quote(event) == Quote("NVDA", 120.25, 1_795_000_000_500 * 1_000_000)
+    assert wire.event_quote(event) == Quote(
+        "NVDA", 120.25, 1_795_000_000_500 * 1_000_000, size=100.0
+    )
 
 
 @pytest.mark.parametrize(

@@ -64,7 +64,7 @@ AGGREGATE_FIELDS: Mapping[str, str] = {
     "vwap": "vw",
 }
 AGGREGATE_PRICE, AGGREGATE_TIME_MS = "c", "e"
-TRADE_PRICE, TRADE_TIME_MS = "p", "t"
+TRADE_PRICE, TRADE_TIME_MS, TRADE_SIZE = "p", "t", "s"
 
 _NS_PER_MS = 1_000_000
 
@@ -186,9 +186,10 @@ def event_quote(event: object) -> Quote | None:
     if kind == AGGREGATE_CHANNEL:
         price, stamp = _price(event.get(AGGREGATE_PRICE)), integer(event.get(AGGREGATE_TIME_MS))
         bar = _bar(event, AGGREGATE_FIELDS, dict.get)
+        bar["size"] = bar.get("volume")  # what traded in the second: candles add it up
     elif kind == TRADE_CHANNEL:
         price, stamp = _price(event.get(TRADE_PRICE)), integer(event.get(TRADE_TIME_MS))
-        bar = {}
+        bar = {"size": number(event.get(TRADE_SIZE))}
     else:
         return None
     if price is None or stamp is None:
