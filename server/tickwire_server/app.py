@@ -25,6 +25,7 @@ from tickwire_server.candles import (
     generate,
     xnys,
 )
+from tickwire_server.candles.backfill import Backfill, Backfiller, Pacer
 from tickwire_server.candles.gaps import uncovered
 from tickwire_server.candles.history import parse_retention
 from tickwire_server.candles.intervals import NS
@@ -44,6 +45,7 @@ from tickwire_server.scenario.script import Scenario, ScenarioError, load
 from tickwire_server.service import SERVICE_NAME, MarketDataService, StreamLimits, handler
 from tickwire_server.sources import build_source
 from tickwire_server.sources.base import PriceSource
+from tickwire_server.sources.massive import MassiveSource
 from tickwire_server.sources.synthetic import SyntheticSource
 from tickwire_server.stats import ServerStats
 
@@ -83,8 +85,10 @@ class TickwireServer:
                 self.candles,
                 parse_retention(settings.candle_retention),
             )
-        # Loads the exchange calendar, then generates history where the source makes it up.
+        # Loads the exchange calendar, then generates history where the source makes it
+        # up, or starts filling it from the vendor (`backfiller`).
         self.warmup: asyncio.Task[None] | None = None
+        self.backfiller: Backfiller | None = None
         self.access = build_access_control(settings, self.stats)
         self.gate = StreamGate()
         # The scenario controls, when the source is one they drive.
@@ -139,6 +143,7 @@ class TickwireServer:
             gate=self.gate,
             candles=self.candles,
             history=self.history,
+            notes=self._notes,
         )
         control = (
             ScenarioControlService(self.controls, self.scenarios)
@@ -259,6 +264,41 @@ class TickwireServer:
                 await self._generate_history(sessions)
             except Exception:
                 log.exception("generating candle history failed")
+        if self.history is not None and isinstance(self.source, MassiveSource):
+            self._start_backfill(self.source, sessions)
+
+    def _start_backfill(self, source: MassiveSource, sessions: Sessions) -> None:
+        """Fill the lookback's missing minutes from Massive now and after each recovery."""
+        history, candles = self.history, self.candles
+        if history is None or history.store is None or candles is None:
+            return
+        s = self.settings
+        backfill = Backfill(
+            history,
+            source,
+            sessions,
+            days=s.backfill_days,
+            pacer=Pacer(s.massive_calls_per_minute, max(1, int(s.massive_calls_per_minute))),
+        )
+        self.backfiller = Backfiller(
+            backfill,
+            lambda: {m.ticker for m in self.source.tickers()} | self.hub.upstream_tickers(),
+            candles.since,
+        )
+        self._follow_backfill(self.hub.status)
+        self.hub.on_status(self._follow_backfill)
+
+    def _follow_backfill(self, status: SourceStatus) -> None:
+        if self.backfiller is None or self._stopped:
+            return
+        if status.state is SourceState.HEALTHY:
+            self.backfiller.healthy(time.time_ns())
+        else:
+            self.backfiller.unhealthy(time.time_ns())
+
+    def _notes(self) -> str:
+        """What GetMarketStatus adds to the source's message (backfill progress)."""
+        return self.backfiller.note() if self.backfiller is not None else ""
 
     async def _generate_history(self, sessions: Sessions) -> None:
         """Made-up history for the lookback, where the store has none yet (see `generate`)."""
@@ -300,6 +340,8 @@ class TickwireServer:
         if task is not None:
             task.cancel()
             await asyncio.wait([task])
+        if self.backfiller is not None:
+            await self.backfiller.stop()
         if self.candles is not None:
             await self.candles.stop()
         if self.history is not None:

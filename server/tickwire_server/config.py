@@ -245,6 +245,12 @@ class Settings(BaseSettings):
     massive_backoff_max: float = Field(
         60.0, gt=0, description="Longest retry delay after Massive failures, seconds"
     )
+    massive_calls_per_minute: float = Field(
+        5.0,
+        gt=0,
+        description="REST calls a minute the Massive plan allows; candle backfill paces its "
+        "pages by it (free tier: 5)",
+    )
     massive_breaker_threshold: int = Field(
         5, ge=1, description="Consecutive Massive failures that open the circuit breaker"
     )

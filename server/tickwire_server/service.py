@@ -91,10 +91,12 @@ class MarketDataService:
         gate: StreamGate | None = None,
         candles: CandleBook | None = None,
         history: History | None = None,
+        notes: Callable[[], str] | None = None,
     ) -> None:
         self._stats = stats if stats is not None else ServerStats()
         self._candles = candles
         self._history = history
+        self._notes = notes
         self.gate = gate if gate is not None else StreamGate()
         self._hub = hub
         self._cache = cache
@@ -482,7 +484,11 @@ class MarketDataService:
     async def GetMarketStatus(
         self, request: pb.GetMarketStatusRequest, context: Context
     ) -> pb.GetMarketStatusResponse:
-        return pb.GetMarketStatusResponse(status=codec.market_status(self._hub.status))
+        status = codec.market_status(self._hub.status)
+        note = self._notes() if self._notes is not None else ""
+        if note:
+            status.message = f"{status.message}; {note}" if status.message else note
+        return pb.GetMarketStatusResponse(status=status)
 
     async def GetCandles(
         self, request: cpb.GetCandlesRequest, context: Context

@@ -224,6 +224,8 @@ async def serve_in_process(
         if simulator:
             options.update(source="simulator", tickers=list(seeds), seed=seed, interval=interval)
         options.update(overrides)
+        # No candle history unless asked for: a test leaves nothing in its working directory.
+        options.setdefault("history_url", "none")
         keys = ("jwt_secret", "jwt_public_key", "jwt_jwks_url")
         if options.get("auth") == "jwt" and not any(options.get(k) for k in keys):
             options["jwt_secret"] = secrets.token_urlsafe(32)

@@ -1,8 +1,11 @@
 """A fake Massive REST API on 127.0.0.1: the real paths, JSON keys and auth, with faults on demand.
 
 Speaks plain HTTP/1.1 with keep-alive on an asyncio server (port 0). Serves
-`GET /v2/snapshot/locale/us/markets/stocks/tickers?tickers=A,B` and
-`GET /v1/marketstatus/now`, checks `Authorization: Bearer <key>`, and logs
+`GET /v2/snapshot/locale/us/markets/stocks/tickers?tickers=A,B`,
+`GET /v1/marketstatus/now` and the minute aggregates of
+`GET /v2/aggs/ticker/T/range/1/minute/FROM/TO` (ms), a page of at most
+`aggs_page_size` bars at a time with a `next_url` whose cursor carries the
+whole query (the package re-sends none of it), and checks `Authorization: Bearer <key>`, and logs
 every request with its arrival time so tests can see backoff and the ticker
 set. Faults: queue replies (401, 429 with Retry-After, 500, malformed bodies,
 slow answers, dropped connections) for the next requests of a path, or set a
@@ -25,6 +28,8 @@ FAKE_KEY = "sk-test-4f1d9c0e"  # the key the fakes accept by default; distinctiv
 # test can prove it is never printed
 SNAPSHOT_PATH = "/v2/snapshot/locale/us/markets/stocks/tickers"
 STATUS_PATH = "/v1/marketstatus/now"
+# GET /v2/aggs/ticker/{T}/range/{multiplier}/{timespan}/{from}/{to}: replies queue by prefix.
+AGGS_PATH = "/v2/aggs/ticker/"
 _REASONS = {
     200: "OK",
     401: "Unauthorized",
@@ -84,8 +89,15 @@ class FakeMassiveRest:
         self.extra_records: list[object] = []  # appended as-is to every snapshot's list
         self.outage: Reply | None = None  # answers every request (any path) while set
         self.max_url_bytes: int | None = None  # longer request targets get 414
+        # ticker -> minute aggregates {"t": start ms, "o", "h", "l", "c", "v", "vw", "n"}
+        self.aggs: dict[str, list[dict[str, float]]] = {}
+        self.aggs_page_size = 5000
         self.requests: list[Request] = []
-        self._queued: dict[str, deque[Reply]] = {SNAPSHOT_PATH: deque(), STATUS_PATH: deque()}
+        self._queued: dict[str, deque[Reply]] = {
+            SNAPSHOT_PATH: deque(),
+            STATUS_PATH: deque(),
+            AGGS_PATH: deque(),
+        }
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Condition()
@@ -123,6 +135,19 @@ class FakeMassiveRest:
 
     def snapshot_requests(self) -> list[Request]:
         return [r for r in self.requests if r.path == SNAPSHOT_PATH]
+
+    def aggs_requests(self) -> list[Request]:
+        return [r for r in self.requests if r.path.startswith(AGGS_PATH)]
+
+    def add_minutes(self, ticker: str, start_ms: int, closes: list[float]) -> None:
+        """Minute aggregates of `ticker` from `start_ms`, one a minute, closing at `closes`."""
+        bars = self.aggs.setdefault(ticker, [])
+        for i, close in enumerate(closes):
+            bars.append(
+                {"t": start_ms + i * 60_000, "o": close - 0.5, "h": close + 1.0,
+                 "l": close - 1.0, "c": close, "v": 1000.0 + i, "vw": close - 0.1, "n": 10}
+            )  # fmt: skip
+        bars.sort(key=lambda b: b["t"])
 
     async def wait_for(
         self, predicate: Callable[[list[Request]], bool], wait: float = 5.0
@@ -205,7 +230,7 @@ class FakeMassiveRest:
         if authorization != f"Bearer {self.api_key}":
             message = "API Key was not provided" if not authorization else "Unknown API Key"
             return Reply.error(401, message)
-        queued = self._queued.get(path)
+        queued = self._queued.get(AGGS_PATH if path.startswith(AGGS_PATH) else path)
         if queued:
             reply = queued.popleft()
         elif self.outage is not None:
@@ -227,7 +252,26 @@ class FakeMassiveRest:
             return json.dumps({**answer, "tickers": records}).encode()
         if path == STATUS_PATH:
             return json.dumps(_market_status(self.market)).encode()
+        if path.startswith(AGGS_PATH):
+            return self._aggs(path, params)
         return json.dumps({"status": "NOT_FOUND", "request_id": "fake-req"}).encode()
+
+    def _aggs(self, path: str, params: dict[str, str]) -> bytes:
+        ticker, _, multiplier, timespan, start, end = path.removeprefix(AGGS_PATH).split("/")
+        assert (multiplier, timespan) == ("1", "minute"), "the fake serves minute bars"
+        lo, hi = int(start), int(end)  # inclusive, as Massive's range is
+        found = [b for b in self.aggs.get(ticker, []) if lo <= b["t"] <= hi]
+        offset = int(params.get("cursor", "0"))
+        size = min(self.aggs_page_size, int(params.get("limit", "5000")))
+        page = found[offset : offset + size]
+        answer: dict[str, object] = {
+            "ticker": ticker, "status": "OK", "request_id": "fake-req", "adjusted": True,
+            "queryCount": len(page), "resultsCount": len(page), "results": page,
+        }  # fmt: skip
+        if offset + size < len(found):
+            query = f"cursor={offset + size}&limit={params.get('limit', '5000')}"
+            answer["next_url"] = f"{self.url}{path}?{query}"
+        return json.dumps(answer).encode()
 
 
 def _matches(request: Request, match: dict[str, object]) -> bool:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from tickwire.v1 import candles_pb2 as cpb
 from tickwire.v1 import market_data_pb2 as pb
-from tickwire_server.candles.intervals import NS, Interval
+from tickwire_server.candles.intervals import NS, Interval, Sessions, span
 
 LIVE = cpb.CANDLE_SOURCE_LIVE
 BACKFILL = cpb.CANDLE_SOURCE_BACKFILL
@@ -171,3 +173,31 @@ class Bar:
             f"l={self.low} c={self.close} v={self.volume} n={self.transactions} {state} "
             f"r{self.revision})"
         )
+
+
+def roll_up(bars: Iterable[Bar], iv: Interval, sessions: Sessions | None) -> list[Bar]:
+    """Bars of `iv` made of finer closed `bars` (in start order), each in one `iv` bar.
+
+    A bar made only of vendor parts is a vendor bar, one only of generated
+    parts a generated one; any of tickwire's own makes it tickwire's (so
+    later live bars may still replace it).
+    """
+    out: dict[int, Bar] = {}
+    kinds: dict[int, set[int]] = {}
+    for part in bars:
+        where = span(iv, part.start, sessions)
+        if where is None:
+            continue
+        bar = out.get(where[0])
+        if bar is None:
+            bar = out[where[0]] = Bar(part.ticker, iv, *where)
+            bar.complete = True
+            kinds[where[0]] = set()
+        bar.merge(part)
+        kinds[where[0]].add(part.source)
+    for start, bar in out.items():
+        found = kinds[start]
+        bar.source = (
+            BACKFILL if found == {BACKFILL} else SYNTHETIC if found == {SYNTHETIC} else LIVE
+        )
+    return list(out.values())

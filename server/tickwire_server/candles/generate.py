@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from tickwire_server.candles.bars import SYNTHETIC, Bar
+from tickwire_server.candles.bars import SYNTHETIC, Bar, roll_up
 from tickwire_server.candles.intervals import BY_NAME, NS, Interval, Sessions, span
 
 MINUTE_NS = 60 * NS
@@ -87,21 +87,6 @@ def minute_bars(
             )
         )
     return out
-
-
-def roll_up(bars: Iterable[Bar], iv: Interval, sessions: Sessions | None) -> list[Bar]:
-    """Bars of `iv` made of finer `bars` (in start order) that each lie in one `iv` bar."""
-    out: dict[int, Bar] = {}
-    for part in bars:
-        where = span(iv, part.start, sessions)
-        if where is None:
-            continue
-        bar = out.get(where[0])
-        if bar is None:
-            bar = out[where[0]] = Bar(part.ticker, iv, *where)
-            bar.complete, bar.source = True, part.source
-        bar.merge(part)
-    return list(out.values())
 
 
 def history(

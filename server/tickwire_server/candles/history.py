@@ -253,14 +253,14 @@ class History:
         start_s, end_s = -(-start_ns // NS), -(-end_ns // NS)
         if source is iv:
             rows = await self.store.read(ticker, iv.name, start_s, end_s, limit)
-            return [self._bar(ticker, iv, row) for row in rows]
+            return [self.bar_of(ticker, iv, row) for row in rows]
         # Derived from every finer row in range (a bar starting in range ends by its end).
         stop_s = end_s if cut is None else -(-cut // NS)
         most = (stop_s - start_s) // (source.seconds or 86400) + 1
         rows = await self.store.read(ticker, source.name, start_s, stop_s, most)
         grouped: dict[int, Bar] = {}
         for row in rows:
-            part = self._bar(ticker, source, row)
+            part = self.bar_of(ticker, source, row)
             if cut is not None and part.end > cut:
                 continue
             where = span(iv, part.start, self.book.sessions)
@@ -275,7 +275,8 @@ class History:
         out = [grouped[k] for k in sorted(grouped) if start_ns <= k < end_ns]
         return out[:limit]
 
-    def _bar(self, ticker: str, iv: Interval, row: Row) -> Bar:
+    def bar_of(self, ticker: str, iv: Interval, row: Row) -> Bar:
+        """A stored row as a bar (its end from the interval, or the session)."""
         start = row.start * NS
         where = span(iv, start, self.book.sessions)
         end = where[1] if where is not None else start + (iv.ns or 86400 * NS)

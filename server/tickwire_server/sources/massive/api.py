@@ -21,11 +21,13 @@ import massive
 import urllib3.exceptions
 from massive.exceptions import AuthError as _MassiveAuthError
 from massive.exceptions import BadResponse as _MassiveBadResponse
-from massive.rest.models import MarketStatus, TickerSnapshot
+from massive.rest.models import Agg, MarketStatus, TickerSnapshot
 from urllib3.connectionpool import ConnectionPool
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
+from tickwire_server.candles.bars import BACKFILL, Bar
+from tickwire_server.candles.intervals import BY_NAME
 from tickwire_server.domain import MarketState, Quote
 from tickwire_server.errors import (
     AuthError,
@@ -196,6 +198,20 @@ class RestApi:
         """The current market state from /v1/marketstatus/now."""
         return await self._call(self._fetch_market_status)
 
+    async def minute_bars(
+        self, ticker: str, start_ms: int, end_ms: int, cursor: str | None = None
+    ) -> tuple[list[Bar], str | None]:
+        """One page of Massive's minute aggregates of `ticker` in [start_ms, end_ms].
+
+        Returns the bars (the vendor's: source BACKFILL) and the cursor of the
+        next page, or None after the last. Each page is one call through the
+        breaker, so the caller paces pages against the plan's rate.
+
+        Raises:
+            UpstreamError: the call failed (translated).
+        """
+        return await self._call(self._fetch_minute_bars, ticker, start_ms, end_ms, cursor)
+
     async def close(self) -> None:
         """Wait for calls still running in threads, then close the connection pools."""
         if self._running:
@@ -249,6 +265,31 @@ class RestApi:
             else:
                 quotes.append(quote)
         return Snapshot(quotes, frozenset(returned), no_price, malformed)
+
+    def _fetch_minute_bars(
+        self, ticker: str, start_ms: int, end_ms: int, cursor: str | None
+    ) -> tuple[list[Bar], str | None]:
+        if cursor is None:
+            response = self._client.list_aggs(
+                ticker, 1, "minute", start_ms, end_ms, adjusted=True, sort="asc",
+                limit=wire.AGGS_LIMIT, raw=True,
+            )  # fmt: skip
+        else:
+            # The next page, as the package's own paginator asks for it: next_url's
+            # path and query, nothing re-sent (RESTClient._get is what it calls).
+            response = self._client._get(path=cursor, params={}, raw=True)
+        decoded = json.loads(response.data)
+        if not isinstance(decoded, dict):
+            raise MalformedAnswer("malformed aggregates: not an object")
+        one = BY_NAME["1m"]
+        bars = []
+        for record in decoded.get(wire.AGGS_LIST_KEY) or []:
+            agg = Agg.from_dict(record) if isinstance(record, dict) else None
+            bar = wire.agg_bar(ticker, agg, one) if agg is not None else None
+            if bar is not None:
+                bar.source = BACKFILL
+                bars.append(bar)
+        return bars, wire.next_page(decoded)
 
     def _fetch_market_status(self) -> MarketState:
         response = self._client.get_market_status(raw=True)

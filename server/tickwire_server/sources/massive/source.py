@@ -9,8 +9,9 @@ import random
 import time
 from collections.abc import Sequence
 
+from tickwire_server.candles.bars import Bar
 from tickwire_server.domain import MarketState, Quote, SourceState, SourceStatus, TickerMeta
-from tickwire_server.errors import AuthError, CircuitOpen, UpstreamError
+from tickwire_server.errors import AuthError, CircuitOpen, Unavailable, UpstreamError
 from tickwire_server.sources.base import PriceSink
 from tickwire_server.sources.massive.api import RestApi
 from tickwire_server.sources.massive.breaker import CircuitBreaker, RetryDelays
@@ -62,6 +63,19 @@ class MassiveSource:
         self.skipped = 0
         # Failed upstream calls by kind (auth_error, rate_limited, unavailable, ...).
         self.upstream_errors: collections.Counter[str] = collections.Counter()
+
+    async def minute_bars(
+        self, ticker: str, start_ms: int, end_ms: int, cursor: str | None = None
+    ) -> tuple[list[Bar], str | None]:
+        """One page of Massive's minute bars (see `RestApi.minute_bars`), for backfill.
+
+        Raises:
+            Unavailable: the source is not started.
+            UpstreamError: the call failed.
+        """
+        if self._api is None:
+            raise Unavailable("the Massive source is not started")
+        return await self._api.minute_bars(ticker, start_ms, end_ms, cursor)
 
     # PriceSource ------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from tickwire_server.candles.bars import Bar
 from tickwire_server.domain import MarketState, Quote
 
 MARKET = "stocks"  # the package's market type: the string, not SnapshotMarketType
@@ -37,6 +38,14 @@ DAY_BAR_FIELDS: Mapping[str, str] = {
     "vwap": "vwap",
     "transactions": "transactions",
 }
+
+# REST: GET /v2/aggs/ticker/T/range/1/minute/FROM/TO -> {"results": [Agg...], "next_url"}.
+AGGS_LIST_KEY = "results"
+AGGS_NEXT_KEY = "next_url"
+# `limit` counts the base aggregates a call may scan: 50,000 at most, about a month of
+# minutes with extended hours (16 hours x 60 x 22 sessions = 21,120), so a month per call.
+AGGS_LIMIT = 50_000
+AGGS_CHUNK_DAYS = 30
 
 # REST: GET /v1/marketstatus/now -> {"market": ...}.
 MARKET_STATES: Mapping[str, MarketState] = {
@@ -195,3 +204,27 @@ def event_quote(event: object) -> Quote | None:
     if price is None or stamp is None:
         return None
     return Quote(ticker, price, stamp * _NS_PER_MS, **bar)
+
+
+def agg_bar(ticker: str, agg: Any, interval: Any) -> Bar | None:
+    """The bar of one `Agg` (t: bar start in ms), or None when it is malformed."""
+    start = integer(getattr(agg, "timestamp", None))
+    o, h, low, c = (_price(getattr(agg, k, None)) for k in ("open", "high", "low", "close"))
+    if start is None or o is None or h is None or low is None or c is None:
+        return None
+    volume = number(getattr(agg, "volume", None)) or 0.0
+    vwap = number(getattr(agg, "vwap", None)) or c
+    trades = integer(getattr(agg, "transactions", None)) or 0
+    start_ns = start * _NS_PER_MS
+    return Bar.stored(
+        ticker, interval, start_ns, start_ns + interval.ns, (o, h, low, c), volume, vwap, trades
+    )
+
+
+def next_page(decoded: Mapping[str, Any]) -> str | None:
+    """The path and query of an answer's next page (its host is not ours to follow)."""
+    url = decoded.get(AGGS_NEXT_KEY)
+    if not isinstance(url, str) or not url:
+        return None
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
