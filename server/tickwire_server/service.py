@@ -202,7 +202,7 @@ class MarketDataService:
         recorded = stalled = False
         try:
             ended = await run(session)
-            tickers = len(sub.tickers)
+            tickers = len(sub.tickers) + len(sub.candle_keys)
             session.close()
             ended, stalled = await self._end(
                 context, ended, peer, lambda e: record.close(tickers, e)

@@ -96,6 +96,36 @@ describe("the live page", () => {
     }
   });
 
+  test("the candle chart draws the selected ticker's bars and follows them live", async () => {
+    const page = await chromium.open(`${stack.url}/?tickers=AAPL,NVDA&interval=5s`);
+    try {
+      await page.locator('#chart[data-ticker="AAPL"][data-interval="5s"]').waitFor({ timeout: 5000 });
+      await page.waitForFunction(() => Number(document.querySelector("#chart")?.getAttribute("data-bars")) > 0, null, {
+        timeout: 10_000,
+      });
+      await page.locator("#chart canvas").first().waitFor({ timeout: 5000 }); // lightweight-charts drew
+      await page.click('tr[data-ticker="NVDA"] [data-field="ticker"]'); // pick another ticker
+      await page.locator('#chart[data-ticker="NVDA"]').waitFor({ timeout: 5000 });
+      assert.equal(await page.locator('tr[data-ticker="NVDA"]').getAttribute("data-selected"), "");
+      assert.match(page.url(), /chart=NVDA/);
+      await stack.direct.scenario.stallTicker("NVDA");
+      await stack.direct.scenario.pushPrice("NVDA", 777.25);
+      await page.waitForFunction(() => document.querySelector("#chart")?.getAttribute("data-last-close") === "777.25", null, {
+        timeout: 5000,
+      });
+      await page.click('#intervals button[data-interval="1m"]');
+      await page.locator('#chart[data-interval="1m"]').waitFor({ timeout: 5000 });
+      assert.equal(await page.locator('#intervals button[data-interval="1m"]').getAttribute("aria-pressed"), "true");
+      await page.waitForFunction(() => Number(document.querySelector("#chart")?.getAttribute("data-bars")) > 0, null, {
+        timeout: 10_000,
+      });
+      await screenshot(page, "candle-chart");
+    } finally {
+      await stack.direct.scenario.resumeTicker("NVDA");
+      await page.close();
+    }
+  });
+
   test("a stalled ticker is shown as stale", async () => {
     const page = await chromium.open(`${stack.url}/?tickers=JPM,AAPL`);
     try {

@@ -7,10 +7,21 @@ import {
   type PriceUpdate,
   type TickerInfo,
 } from "./gen/tickwire/v1/market_data_pb.js";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { type Candle, type CandleInterval } from "./gen/tickwire/v1/candles_pb.js";
+import { intervalInfo } from "./candles.js";
 import { SubscriptionError } from "./errors.js";
 import { ScenarioClient } from "./scenario.js";
-import { Subscription, type StreamKind, type StreamOptions, type SubscribeOptions } from "./subscription.js";
-import { DEFAULT_BACKOFF, tickerResult, type Backoff } from "./types.js";
+import {
+  candleFeed,
+  priceFeed,
+  Subscription,
+  type Feed,
+  type StreamKind,
+  type StreamOptions,
+  type SubscribeOptions,
+} from "./subscription.js";
+import { DEFAULT_BACKOFF, normalise, tickerResult, type Backoff } from "./types.js";
 
 /** A bearer token, or a function returning one per call (refreshed tokens). */
 export type Token = string | (() => string | Promise<string>);
@@ -48,7 +59,7 @@ export class TickwireClient {
   /** The ScenarioControl plane (only the synthetic and replay sources serve it). */
   readonly scenario: ScenarioClient;
   private readonly streamOptions: StreamOptions;
-  private readonly subscriptions = new Set<Subscription>();
+  private readonly subscriptions = new Set<{ close(): Promise<void> }>();
   private readonly timeoutMs: number;
 
   constructor(private readonly options: ClientOptions) {
@@ -69,11 +80,56 @@ export class TickwireClient {
    * reconnects. Iterate the result with `for await`; `add`/`remove` change the set.
    */
   subscribe(tickers: Iterable<string>, options: SubscribeOptions = {}): Subscription {
-    const subscription = new Subscription(
+    const wanted = [...tickers].map(normalise).filter((t) => t !== "");
+    return this.track(priceFeed(wanted), options);
+  }
+
+  /**
+   * Live candles of `interval` ("5s" ... "1mo", or a `CandleInterval`) for
+   * `tickers`: each ticker's forming bar at once (unless `closedOnly`), its
+   * changes at most every 250 ms, each bar again when it closes (`complete`),
+   * and once more, revision raised, if a late price corrects it.
+   * Throws `RangeError` for an unknown interval.
+   */
+  subscribeCandles(
+    tickers: Iterable<string>,
+    interval: string | CandleInterval,
+    options: SubscribeOptions & { closedOnly?: boolean } = {},
+  ): Subscription<Candle> {
+    const info = intervalInfo(interval);
+    return this.track(candleFeed(tickers, info.interval, options.closedOnly ?? false), options);
+  }
+
+  /**
+   * Every stored bar of `ticker` starting in [start, end) (end: now), oldest
+   * first, the forming one last when in range. A range wider than one call
+   * may span is asked in pieces, and every page of each is followed.
+   */
+  async candles(ticker: string, interval: string | CandleInterval, start: Date, end: Date = new Date()): Promise<Candle[]> {
+    const info = intervalInfo(interval);
+    if (end <= start) throw new RangeError(`end ${end.toISOString()} is not after start ${start.toISOString()}`);
+    const out: Candle[] = [];
+    for (let lo = start.getTime(); lo < end.getTime(); lo += info.maxRangeMs) {
+      const hi = Math.min(end.getTime(), lo + info.maxRangeMs);
+      let pageToken = "";
+      do {
+        const page = await this.marketData.getCandles(
+          { ticker, interval: info.interval, start: timestampFromMs(lo), end: timestampFromMs(hi), pageToken },
+          await this.callOptions(),
+        );
+        out.push(...page.candles);
+        pageToken = page.nextPageToken;
+      } while (pageToken !== "");
+    }
+    return out;
+  }
+
+  private track<T>(feed: Feed<T>, options: SubscribeOptions): Subscription<T> {
+    const subscription: Subscription<T> = new Subscription<T>(
       this.marketData,
       async () => (await this.callOptions()).headers,
       this.streamOptions,
-      tickers,
+      feed,
       {
         ...options,
         onState: (change) => {

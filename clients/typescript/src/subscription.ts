@@ -1,4 +1,4 @@
-/** Subscription: a self-healing price stream, read as an async iterable of updates. */
+/** Subscription: a self-healing stream of prices (or candles), read as an async iterable. */
 
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
@@ -13,6 +13,8 @@ import {
   TickerResultSchema,
   TickerStatus,
 } from "./gen/tickwire/v1/market_data_pb.js";
+import type { Candle, CandleInterval } from "./gen/tickwire/v1/candles_pb.js";
+import { CandleInbox } from "./candles.js";
 import { ClosedError, SubscriptionError } from "./errors.js";
 import { Inbox } from "./inbox.js";
 import {
@@ -52,6 +54,57 @@ export interface SubscribeOptions {
 }
 
 type Request = MessageInitShape<typeof SubscribeRequestSchema>;
+
+/** What a subscription's stream carries: its inbox, and the requests and RPCs that feed it. */
+export interface Feed<T> {
+  readonly inbox: Mailbox<T>;
+  /** The request that adds (or removes) tickers on a `Subscribe` stream. */
+  change(add: boolean, tickers: string[], requestId: string): Request;
+  /** The server-streaming call for a fixed set (grpc-web). */
+  open(
+    service: Client<typeof MarketData>,
+    tickers: string[],
+    options: { signal: AbortSignal; headers?: HeadersInit },
+  ): AsyncIterable<SubscribeResponse>;
+}
+
+/** The receiving side a subscription keeps across reconnects (prices: `Inbox`). */
+export interface Mailbox<T> {
+  wanted: Set<string>;
+  readonly stats: StreamStats;
+  results: TickerResult[];
+  readonly rejected: Map<string, TickerResult>;
+  marketStatus: MarketStatus | undefined;
+  onReadable: () => void;
+  onMarketStatus: (status: MarketStatus) => void;
+  take(): T | undefined;
+  receive(message: SubscribeResponse): SubscriptionAck | undefined;
+  apply(ack: SubscriptionAck): TickerResult[];
+  forget(ticker: string): void;
+}
+
+/** Prices: `Subscribe`'s subscribe/unsubscribe, or `StreamPrices`. */
+export function priceFeed(tickers: Iterable<string>): Feed<PriceUpdate> {
+  return {
+    inbox: new Inbox(tickers),
+    change: (add, tickers, requestId) => ({
+      request: { case: add ? "subscribe" : "unsubscribe", value: { tickers, requestId } },
+    }),
+    open: (service, tickers, options) => service.streamPrices({ tickers }, options),
+  };
+}
+
+/** Candles of one interval: `Subscribe`'s candle requests, or `StreamCandles`. */
+export function candleFeed(tickers: Iterable<string>, interval: CandleInterval, closedOnly: boolean): Feed<Candle> {
+  return {
+    inbox: new CandleInbox(tickers, interval),
+    change: (add, tickers, requestId) =>
+      add
+        ? { request: { case: "subscribeCandles", value: { tickers, interval, closedOnly, requestId } } }
+        : { request: { case: "unsubscribeCandles", value: { tickers, interval, requestId } } },
+    open: (service, tickers, options) => service.streamCandles({ tickers, interval, closedOnly }, options),
+  };
+}
 type HeadersFactory = () => Promise<HeadersInit | undefined>;
 
 // A stream ending with one of these is not retried: retrying cannot help.
@@ -121,12 +174,12 @@ class RequestQueue implements AsyncIterable<SubscribeRequest> {
  * take requests: every add or remove reopens it with the new set, and the new
  * stream starts again with a snapshot of every ticker.
  */
-export class Subscription implements AsyncIterable<PriceUpdate> {
+export class Subscription<T = PriceUpdate> implements AsyncIterable<T> {
   /** Set once the subscription failed for good (fatal status, strict rejection, too many reconnects). */
   error: Error | undefined;
   private _state: ConnectionState = "connecting";
   private closed = false;
-  private readonly inbox: Inbox;
+  private readonly inbox: Mailbox<T>;
   private readonly inFlight = new Map<string, InFlight>();
   private requestNumber = 0;
   private controller: AbortController | undefined;
@@ -141,10 +194,10 @@ export class Subscription implements AsyncIterable<PriceUpdate> {
     private readonly service: Client<typeof MarketData>,
     private readonly headers: HeadersFactory,
     private readonly options: StreamOptions,
-    tickers: Iterable<string>,
+    private readonly feed: Feed<T>,
     private readonly subscribeOptions: SubscribeOptions = {},
   ) {
-    this.inbox = new Inbox([...tickers].map(normalise).filter((t) => t !== ""));
+    this.inbox = feed.inbox;
     this.inbox.onReadable = () => this.wakeReader();
     this.inbox.onMarketStatus = (status) => this.subscribeOptions.onMarketStatus?.(status);
     this.done = this.run();
@@ -180,7 +233,7 @@ export class Subscription implements AsyncIterable<PriceUpdate> {
     return this.inbox.marketStatus;
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<PriceUpdate> {
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
     for (;;) {
       const update = this.inbox.take();
       if (update !== undefined) {
@@ -204,7 +257,7 @@ export class Subscription implements AsyncIterable<PriceUpdate> {
     const asked = tickers.map(normalise);
     let results: TickerResult[];
     if (this.options.kind === "bidi") {
-      results = await this.request("subscribe", tickers, asked);
+      results = await this.request(true, tickers, asked);
     } else {
       // StreamPrices takes no requests: reopen it with the new set.
       for (const ticker of asked) if (ticker !== "") this.inbox.wanted.add(ticker);
@@ -224,7 +277,7 @@ export class Subscription implements AsyncIterable<PriceUpdate> {
     const asked = tickers.map(normalise);
     if (this.options.kind === "bidi") {
       for (const ticker of asked) this.inbox.forget(ticker);
-      return this.request("unsubscribe", tickers, asked);
+      return this.request(false, tickers, asked);
     }
     this.raiseIfClosed();
     const results = asked.map((ticker) => localResult(ticker, this.inbox.wanted.has(ticker)));
@@ -332,12 +385,12 @@ export class Subscription implements AsyncIterable<PriceUpdate> {
       this.requests = requests;
       requests.push(
         wanted.length > 0
-          ? { request: { case: "subscribe", value: { tickers: wanted, requestId } } }
+          ? this.feed.change(true, wanted, requestId)
           : { request: { case: "ping", value: { id: "hello" } } },
       );
       responses = this.service.subscribe(requests, { signal, headers });
     } else {
-      responses = this.service.streamPrices({ tickers: wanted }, { signal, headers });
+      responses = this.feed.open(this.service, wanted, { signal, headers });
     }
     try {
       for await (const message of responses) {
@@ -389,17 +442,13 @@ export class Subscription implements AsyncIterable<PriceUpdate> {
   }
 
   /**
-   * Send a subscribe or unsubscribe (bidi), or reopen the stream (`action`
-   * undefined, StreamPrices), and wait for the answer naming `asked`.
+   * Send an add or remove (bidi: `add` true or false), or reopen the stream
+   * (`add` undefined, server streaming), and wait for the answer naming `asked`.
    */
-  private request(
-    action: "subscribe" | "unsubscribe" | undefined,
-    tickers: string[],
-    asked: string[],
-  ): Promise<TickerResult[]> {
+  private request(add: boolean | undefined, tickers: string[], asked: string[]): Promise<TickerResult[]> {
     this.raiseIfClosed();
     const requestId = `r${++this.requestNumber}`;
-    const request: Request | undefined = action && { request: { case: action, value: { tickers, requestId } } };
+    const request: Request | undefined = add === undefined ? undefined : this.feed.change(add, tickers, requestId);
     const answer = new Promise<TickerResult[]>((resolve, reject) => {
       const late = new ConnectError(`no answer within ${this.options.timeoutMs} ms`, Code.DeadlineExceeded);
       const timer = setTimeout(() => this.settle(requestId, late), this.options.timeoutMs);

@@ -7,12 +7,12 @@ import type { PriceUpdate, StateChange, Subscription } from "../src/index.js";
 import { repoRoot } from "../stack/stack.js";
 
 /** Read `subscription` until `predicate` holds for an update; fail after `timeoutMs`. */
-export async function until(
-  subscription: Subscription,
-  predicate: (update: PriceUpdate) => boolean,
+export async function until<T = PriceUpdate>(
+  subscription: Subscription<T>,
+  predicate: (update: T) => boolean,
   timeoutMs = 10_000,
   what = "an update",
-): Promise<PriceUpdate> {
+): Promise<T> {
   const iterator = subscription[Symbol.asyncIterator]();
   const deadline = Date.now() + timeoutMs;
   let seen = 0;

@@ -1,10 +1,12 @@
 /**
  * The live watchlist: prices over grpc-web (StreamPrices through Envoy), a
  * flash on every change, a sparkline per ticker, the data state, a market
- * banner and a connection indicator.
+ * banner and a connection indicator; below it a live candle chart of the
+ * selected ticker (click a row to chart it).
  *
- * Query parameters: `tickers=AAPL,NVDA` (the initial watchlist), `token=`
- * (a bearer token, for development only), `api=` (another grpc-web origin).
+ * Query parameters: `tickers=AAPL,NVDA` (the initial watchlist), `chart=AAPL`
+ * and `interval=1m` (the chart), `token=` (a bearer token, for development
+ * only), `api=` (another grpc-web origin).
  */
 
 import {
@@ -20,6 +22,7 @@ import {
   type TickerResult,
 } from "../src/index.js";
 import { connectWeb } from "../src/web.js";
+import { CandleChart, CHART_INTERVALS, type ChartInterval } from "./chart.js";
 
 const DEFAULT_TICKERS = ["AAPL", "NVDA", "MSFT", "GOOGL", "AMZN"];
 const SPARK_POINTS = 60;
@@ -46,6 +49,9 @@ const connection = $("connection");
 const connectionText = $("connection-text");
 const market = $("market");
 $("endpoint").textContent = `grpc-web · ${api}`;
+const chart = new CandleChart(client, $("chart"), showError);
+const chartTicker = $("chart-ticker");
+const intervalButtons = new Map<ChartInterval, HTMLButtonElement>();
 
 const price = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 const smallPrice = new Intl.NumberFormat(undefined, { minimumFractionDigits: 4, maximumFractionDigits: 4 });
@@ -77,6 +83,9 @@ function addRow(ticker: string): Row {
   element.dataset.state = "pending";
   const name = cell(element, "ticker", "ticker");
   name.textContent = ticker;
+  element.addEventListener("click", (event) => {
+    if (!(event.target as HTMLElement).closest("button")) selectChart(ticker);
+  });
   const priceCell = cell(element, "price", "num price");
   priceCell.textContent = "—";
   const change = cell(element, "change", "num");
@@ -121,6 +130,30 @@ function dropRow(ticker: string): void {
   rows.get(ticker)?.element.remove();
   rows.delete(ticker);
   empty.hidden = rows.size > 0;
+  if (chart.ticker === ticker) selectChart(rows.keys().next().value ?? "");
+}
+
+/** Chart `ticker` (at `interval`), mark its row, and keep both in the URL. */
+function selectChart(ticker: string, interval: ChartInterval = chart.interval): void {
+  for (const [name, row] of rows) row.element.toggleAttribute("data-selected", name === ticker);
+  for (const [name, button] of intervalButtons) button.setAttribute("aria-pressed", String(name === interval));
+  chartTicker.textContent = ticker;
+  $("chart-empty").hidden = ticker !== "";
+  void chart.show(ticker, interval);
+  const url = new URL(location.href);
+  url.searchParams.set("chart", ticker);
+  url.searchParams.set("interval", interval);
+  history.replaceState(null, "", url);
+}
+
+for (const name of CHART_INTERVALS) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = name;
+  button.dataset.interval = name;
+  button.addEventListener("click", () => selectChart(chart.ticker, name));
+  intervalButtons.set(name, button);
+  $("intervals").append(button);
 }
 
 const STATES: Record<number, string> = {
@@ -295,6 +328,9 @@ $<HTMLFormElement>("add").addEventListener("submit", (event) => {
 async function main(): Promise<void> {
   for (const ticker of subscription.tickers) addRow(ticker);
   empty.hidden = rows.size > 0;
+  const wanted = (params.get("interval") ?? "1m") as ChartInterval;
+  const first = (params.get("chart") ?? subscription.tickers[0] ?? "").toUpperCase();
+  selectChart(first, CHART_INTERVALS.includes(wanted) ? wanted : "1m");
   client.marketStatus().then(showMarket, () => (market.textContent = "Market status unavailable"));
   try {
     for await (const update of subscription) render(update);
