@@ -47,6 +47,10 @@ def targets(data: dict[str, Any]) -> dict[str, Any]:
             syn.get("cost_ratio_vs_simulator"),
             lambda v: v >= 1,
         ),
+        "candles.fanout_ratio >= 0.9": (
+            data.get("candles", {}).get("fanout_ratio"),
+            lambda v: v >= 0.9,
+        ),
         "auth.streams_connected_jwt >= 10000": (
             auth.get("streams_connected_jwt"),
             lambda v: v >= 10_000,

@@ -12,6 +12,7 @@ from typing import Any
 from bench.scenarios import (
     auth,
     browser,
+    candles,
     fanout,
     latency,
     metrics,
@@ -33,4 +34,5 @@ SCENARIOS: dict[str, Scenario] = {
     "metrics": metrics.run,
     "synthetic": synthetic.run,
     "browser": browser.run,
+    "candles": candles.run,
 }

@@ -31,6 +31,19 @@ from tickwire_server.subscriber import Subscriber
 log = logging.getLogger(__name__)
 
 COARSE = INTERVALS[1:]
+LEVELS = {iv.name: i for i, iv in enumerate(INTERVALS)}
+# What each interval rolls up from (every one divides it, and no bar of it
+# straddles a session's open or close, which fall on half hours).
+_FROM = {
+    "10s": "5s", "30s": "5s", "1m": "5s", "2m": "1m", "3m": "1m", "5m": "1m",
+    "10m": "5m", "15m": "5m", "30m": "5m", "1h": "30m", "2h": "1h", "4h": "1h",
+    "1d": "30m", "1w": "1d", "1mo": "1d",
+}  # fmt: skip
+SOURCE = [0] + [LEVELS[_FROM[iv.name]] for iv in COARSE]
+CHILDREN = [
+    [c for c in range(1, len(INTERVALS)) if SOURCE[c] == lv] for lv in range(len(INTERVALS))
+]
+_EMPTY: deque[Bar] = deque(maxlen=0)  # shared until a series needs its own
 BarListener = Callable[[Sequence[Bar]], None]
 
 
@@ -49,9 +62,17 @@ class _Series:
     since: int  # the time of the first price the book saw of it
     base: Bar | None = None
     forming: list[Bar | None] = field(default_factory=lambda: [None] * len(COARSE))
-    recent: list[deque[Bar]] = field(
-        default_factory=lambda: [deque() for _ in range(len(INTERVALS))]
-    )
+    # Made on first use: most tickers never get a late price.
+    recent: list[deque[Bar]] = field(default_factory=lambda: [_EMPTY] * len(INTERVALS))
+
+    def closed_recently(self, i: int, horizon: int) -> deque[Bar]:
+        """The bars of interval `i` closed within the grace, those ended by `horizon` dropped."""
+        recent = self.recent[i]
+        if recent is _EMPTY:
+            recent = self.recent[i] = deque()
+        while recent and recent[0].end <= horizon:
+            recent.popleft()
+        return recent
 
 
 class CandleBook:
@@ -112,17 +133,33 @@ class CandleBook:
         dirty = self._dirty
         watched = self._watched
         for entry in entries:
-            quote = entry.quote
-            if quote is None:
-                continue
+            quote = entry.quote  # the cache's live entries all have one
+            assert quote is not None
             t = quote.timestamp_ns
             ticker = entry.ticker
             s = series.get(ticker)
             if s is None:
                 s = series[ticker] = _Series(ticker, t)
             base = s.base
-            if base is not None and base.start <= t < base.end:
-                base.tick(entry.price, quote.size or 0.0, t)
+            if base is not None and base.start <= t < base.end:  # (a base bar holds a price)
+                # Bar.tick, inlined: this runs for every accepted price.
+                price = entry.price
+                if price > base.high:
+                    base.high = price
+                elif price < base.low:
+                    base.low = price
+                if t >= base.last_ns:
+                    base.close = price
+                    base.last_ns = t
+                elif t < base.first_ns:
+                    base.open = price
+                    base.first_ns = t
+                size = quote.size
+                if size:
+                    base.volume += size
+                    base.pv += price * size
+                base.price_sum += price
+                base.transactions += 1
             elif base is None or t >= base.end:
                 if base is not None:
                     self._close_base(s, closed, until=t)
@@ -133,7 +170,7 @@ class CandleBook:
                 self._late(s, entry.price, quote.size or 0.0, t, closed)
             if t > clock:
                 clock = t
-            if ticker in watched:
+            if watched and ticker in watched:
                 dirty.add(ticker)
         self.clock_ns = clock
         if clock >= self._next_sweep:
@@ -142,58 +179,77 @@ class CandleBook:
             self._emit(closed)
 
     def _close_base(self, s: _Series, closed: list[Bar], until: int = 0) -> None:
-        """Close `s.base` and roll it into every coarser forming bar.
-
-        Coarser bars that end by `until` (the time of the ticker's next
-        price) close too: nothing of this ticker can join them any more.
-        """
+        """Close `s.base` and roll it up (see `_roll`)."""
         base = s.base
         assert base is not None
         s.base = None
         base.complete = True
         closed.append(base)
-        s.recent[0].append(base)
-        sessions = self.sessions
-        for i, iv in enumerate(COARSE):
-            bar = s.forming[i]
-            if bar is not None and base.start >= bar.end:
-                self._close(s, i, closed)
-                bar = None
-            if iv.calendar:
-                # Session bars: a week or month has gaps (nights, after hours) in no bar.
-                where = span(iv, base.start, sessions)
-                if where is None:
-                    continue
-                if bar is None:
-                    bar = s.forming[i] = Bar(s.ticker, iv, *where)
-            elif bar is None:
-                start = base.start - base.start % iv.ns
-                bar = s.forming[i] = Bar(s.ticker, iv, start, start + iv.ns)
-            bar.merge(base)
-            if bar.end <= until:
-                self._close(s, i, closed)
+        s.closed_recently(0, self.clock_ns - self.grace_ns).append(base)
+        self._roll(s, 0, base, closed, until)
 
-    def _close(self, s: _Series, i: int, closed: list[Bar]) -> None:
-        bar = s.forming[i]
+    def _roll(self, s: _Series, level: int, bar: Bar, closed: list[Bar], until: int) -> None:
+        """Merge the closed `bar` of `level` into the forming bars it rolls up to.
+
+        Each interval rolls up from one finer one (`SOURCE`): 5s into 10s,
+        30s and 1m; 1m into 2m, 3m and 5m; 5m into 10m, 15m and 30m; 30m into
+        1h and 1d; 1h into 2h and 4h; 1d into 1w and 1mo. So a 5s close costs
+        about three merges whatever the intervals. A bar the closed one is
+        past, or that ends by `until` (the ticker's next price), closes too,
+        and rolls up in its turn.
+        """
+        sessions = self.sessions
+        forming = s.forming
+        for child in CHILDREN[level]:
+            iv = INTERVALS[child]
+            part = forming[child - 1]
+            if part is not None and bar.start >= part.end:
+                self._close(s, child, closed, until)
+                part = None
+            if part is None:
+                if iv.calendar:
+                    # Session bars: nights and after hours are in no day, week or month.
+                    where = span(iv, bar.start, sessions)
+                    if where is None:
+                        continue
+                    part = forming[child - 1] = Bar(s.ticker, iv, *where)
+                else:
+                    start = bar.start - bar.start % iv.ns
+                    part = forming[child - 1] = Bar(s.ticker, iv, start, start + iv.ns)
+            elif iv.calendar and span(iv, bar.start, sessions) is None:
+                continue
+            part.merge(bar)
+            if part.end <= until:
+                self._close(s, child, closed, until)
+
+    def _close(self, s: _Series, level: int, closed: list[Bar], until: int = 0) -> None:
+        """Close the forming bar of coarse `level` and roll it up."""
+        bar = s.forming[level - 1]
         assert bar is not None
-        s.forming[i] = None
+        s.forming[level - 1] = None
         bar.complete = True
         closed.append(bar)
-        s.recent[i + 1].append(bar)
+        s.closed_recently(level, self.clock_ns - self.grace_ns).append(bar)
+        self._roll(s, level, bar, closed, until)
 
     def _sweep(self, closed: list[Bar]) -> None:
-        """Close every bar the clock has passed, and forget closed bars past the grace."""
+        """Close every bar the clock has passed: those of tickers quiet since their bar ended.
+
+        A ticker priced in the current 5s bar has closed what ended before it
+        when that price came (`_close_base(until=...)`): bar ends fall on 5s
+        boundaries, so none of its bars can end between then and the clock.
+        """
         clock = self.clock_ns
-        horizon = clock - self.grace_ns
         for s in self._series.values():
-            if s.base is not None and s.base.end <= clock:
-                self._close_base(s, closed)
+            base = s.base
+            if base is not None and base.end > clock:
+                continue
+            if base is not None:
+                self._close_base(s, closed, until=clock)
+            # Finest first: a bar rolls up into its parent before the parent closes.
             for i, bar in enumerate(s.forming):
                 if bar is not None and bar.end <= clock:
-                    self._close(s, i, closed)
-            for recent in s.recent:
-                while recent and recent[0].end <= horizon:
-                    recent.popleft()
+                    self._close(s, i + 1, closed, until=clock)
         self._next_sweep = clock - clock % BASE.ns + BASE.ns
 
     def _late(self, s: _Series, price: float, size: float, t: int, closed: list[Bar]) -> None:
@@ -202,12 +258,15 @@ class CandleBook:
             self.stats.late_dropped += 1
             return
         sessions = self.sessions
+        # Per level: whether the bar holding t is closed. A forming bar takes
+        # the price itself only when the finer bar it rolls up from is closed
+        # (already merged into it); otherwise that finer bar brings it later.
+        done = [False] * len(INTERVALS)
         for i, iv in enumerate(INTERVALS):
             forming = s.base if i == 0 else s.forming[i - 1]
             if forming is not None and forming.start <= t < forming.end:
-                # A coarser bar still forming takes the price into its rolled-up
-                # part; the closed 5s bar holding it is corrected on its own.
-                forming.tick(price, size, t)
+                if i == 0 or done[SOURCE[i]]:
+                    forming.tick(price, size, t)
                 continue
             bar = next((b for b in s.recent[i] if b.start <= t < b.end), None)
             if bar is None:
@@ -217,14 +276,15 @@ class CandleBook:
                 bar = Bar(s.ticker, iv, *where)
                 bar.complete = True
                 bar.tick(price, size, t)
-                s.recent[i].append(bar)
+                s.closed_recently(i, self.clock_ns - self.grace_ns).append(bar)
                 _sort_recent(s.recent[i])
                 closed.append(bar)
-                continue
-            bar.tick(price, size, t)
-            bar.revision += 1
-            self.stats.corrections += 1
-            closed.append(bar.copy())
+            else:
+                bar.tick(price, size, t)
+                bar.revision += 1
+                self.stats.corrections += 1
+                closed.append(bar.copy())
+            done[i] = True
 
     def _emit(self, closed: list[Bar]) -> None:
         self.stats.closed += sum(1 for b in closed if b.revision == 0)
@@ -246,22 +306,24 @@ class CandleBook:
         s = self._series.get(ticker)
         if s is None:
             return None
-        base = s.base
-        if iv is BASE:
-            return base.copy() if base is not None else None
-        i = COARSE.index(iv)
-        part = s.forming[i]
+        return self._view(s, LEVELS[iv.name])
+
+    def _view(self, s: _Series, level: int) -> Bar | None:
+        """The forming bar of `level`: its rolled-up part and what still forms below it."""
+        if level == 0:
+            return s.base.copy() if s.base is not None else None
+        below = self._view(s, SOURCE[level])
+        part = s.forming[level - 1]
+        iv = INTERVALS[level]
         if part is not None:
             view = part.copy()
-            if base is not None and part.start <= base.start < part.end:
-                view.merge(base)
+            if below is not None and part.start <= below.start < part.end:
+                view.merge(below)
             return view
-        if base is None:
+        if below is None:
             return None
-        where = span(iv, base.start, self.sessions)
-        if where is None:
-            return None
-        return base.copy(iv, where)
+        where = span(iv, below.start, self.sessions)
+        return below.copy(iv, where) if where is not None else None
 
     def recent(self, ticker: str, iv: Interval) -> list[Bar]:
         """Copies of the closed `iv` bars of `ticker` still within the grace, oldest first."""

@@ -15,7 +15,7 @@ import datetime as dt
 import threading
 import warnings
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 from tickwire.v1 import candles_pb2
@@ -36,11 +36,10 @@ class Interval:
     max_range_ns: int
     max_limit: int
     calendar: int = 0  # DAY, WEEK or MONTH for the session-based ones
+    ns: int = field(init=False)  # the length in nanoseconds (0 for the session-based ones)
 
-    @property
-    def ns(self) -> int:
-        """The length in nanoseconds (0 for the session-based ones)."""
-        return self.seconds * NS
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ns", self.seconds * NS)
 
     def __str__(self) -> str:
         return self.name

@@ -25,7 +25,7 @@ class CachedPrice:
         "ticker",
         "price",
         "sequence",
-        "_quote",
+        "quote",
         "_previous_price",
         "_encoder",
         "_element",
@@ -40,7 +40,7 @@ class CachedPrice:
         self.ticker = quote.ticker
         self.price = price
         self.sequence = sequence
-        self._quote: Quote | None = quote
+        self.quote: Quote | None = quote  # None for an entry built from a message
         self._previous_price = previous_price
         self._encoder: Encoder | None = encoder
         self._element: bytes | None = None
@@ -54,7 +54,7 @@ class CachedPrice:
         entry.ticker = update.ticker
         entry.price = update.price
         entry.sequence = update.sequence
-        entry._quote = None
+        entry.quote = None
         entry._previous_price = update.previous_price
         entry._encoder = None
         entry._element = update_element(update)
@@ -63,18 +63,13 @@ class CachedPrice:
         return entry
 
     @property
-    def quote(self) -> Quote | None:
-        """The quote a live entry was made from (None for one built from a message)."""
-        return self._quote
-
-    @property
     def element(self) -> bytes:
         """The update as one `PriceBatch.updates` element (encoded on first read)."""
         element = self._element
         if element is None:
             # Only live entries are built without an element, and they have both.
-            assert self._quote is not None and self._encoder is not None
-            element = self._encoder.live_element(self._quote, self._previous_price, self.sequence)
+            assert self.quote is not None and self._encoder is not None
+            element = self._encoder.live_element(self.quote, self._previous_price, self.sequence)
             self._element = element
         return element
 
@@ -88,7 +83,7 @@ class CachedPrice:
     @property
     def stale(self) -> bool:
         """True when the source stopped refreshing this price."""
-        return self._quote is None and self.update.state == pb.DATA_STATE_STALE
+        return self.quote is None and self.update.state == pb.DATA_STATE_STALE
 
     def snapshot_element(self) -> bytes:
         """The update flagged DATA_STATE_SNAPSHOT (STALE if stale), encoded as a batch element."""
