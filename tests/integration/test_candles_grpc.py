@@ -278,3 +278,27 @@ async def test_stream_candles_with_no_accepted_ticker_ends_invalid_argument(
             await bad.read()
         assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
         assert "name one of 5s" in (caught.value.details() or "")
+
+
+async def test_after_a_restart_the_forming_bar_joins_what_was_stored_before(
+    tmp_path: Path,
+) -> None:
+    five = 5 * MINUTE
+    async with candles_server(tmp_path) as (server, stub):
+        now = server.controls.source.clock.now_ns()
+        t0 = now - now % five + five  # the start of a 5m bar ahead of the clock
+        for m in range(3):  # three minutes of it, closed and stored before the restart
+            server.push([Quote("NEWCO", 10.0 + m, t0 + m * MINUTE, volume=100.0)])
+        server.push([Quote("NEWCO", 20.0, t0 + 3 * MINUTE)])  # forming: lost with the stop
+        await asyncio.sleep(1.0)  # the writer's flush
+    async with candles_server(tmp_path) as (server, stub):
+        server.push([Quote("NEWCO", 30.0, t0 + 4 * MINUTE, volume=100.0)])
+        request = cpb.GetCandlesRequest(
+            ticker="NEWCO", interval=cpb.CANDLE_INTERVAL_5_MIN, start=stamp(t0),
+            end=stamp(t0 + five),
+        )  # fmt: skip
+        (bar,) = (await stub.GetCandles(request)).candles
+        assert not bar.complete
+        assert (bar.open, bar.high, bar.close) == (10.0, 30.0, 30.0)
+        assert bar.transactions == 4  # three stored minutes and the price after the restart
+        assert bar.volume == 400.0
