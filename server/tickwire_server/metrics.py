@@ -37,7 +37,7 @@ class _Collector(Collector):
     def collect(self) -> Iterator[Any]:
         s = self._stats
         open_ = GaugeMetricFamily("tickwire_streams_open", "Streams open now", labels=["rpc"])
-        for rpc in ("Subscribe", "StreamPrices"):
+        for rpc in ("Subscribe", "StreamPrices", "StreamCandles"):
             open_.add_metric([rpc], s.streams_open[rpc])
         yield open_
         yield CounterMetricFamily(
@@ -89,6 +89,22 @@ class _Collector(Collector):
         for kind, count in sorted(getattr(self._source, "upstream_errors", {}).items()):
             errors.add_metric([kind], count)
         yield errors
+        candles = getattr(self._hub, "candles", None)
+        if candles is not None:
+            for name, value, text in (
+                ("candles_closed", candles.stats.closed, "Candles closed, every interval"),
+                (
+                    "candle_corrections",
+                    candles.stats.corrections,
+                    "Closed candles a late price corrected",
+                ),
+                (
+                    "late_prices_dropped",
+                    candles.stats.late_dropped,
+                    "Prices too late for any candle",
+                ),
+            ):
+                yield CounterMetricFamily(f"tickwire_{name}", text, value=value)
         yield GaugeMetricFamily(  # all_tasks copes with the loop's thread changing the set
             "tickwire_tasks",
             "asyncio tasks in the server's event loop",

@@ -30,6 +30,9 @@ NAMES = {
     "tickwire_delivery_lag_seconds",
     "tickwire_connections_closed",
     "tickwire_tasks",
+    "tickwire_candles_closed",
+    "tickwire_candle_corrections",
+    "tickwire_late_prices_dropped",
 }
 
 
@@ -119,3 +122,33 @@ async def test_refusals_and_lag_ends_are_counted_by_reason() -> None:
 async def test_metrics_are_off_unless_asked_for() -> None:
     async with serve_in_process() as server:
         assert server.server.metrics is None
+
+
+async def test_candles_are_counted_closed_corrected_and_dropped() -> None:
+    from tickwire_server.candles.intervals import NS
+    from tickwire_server.domain import Quote
+
+    async with serve_in_process({"AAPL": 190.0}, metrics_port=0, candle_grace=10.0) as server:
+        metrics = server.server.metrics
+        assert metrics is not None
+        now = server.controls.source.clock.now_ns()
+        t0 = now - now % (60 * NS) + 60 * NS
+        server.push([Quote("NEWCO", 10.0, t0)])
+        server.push([Quote("NEWCO", 11.0, t0 + 7 * NS)])  # the first 5s bar closes
+        server.push([Quote("NEWCO", 12.0, t0 + 2 * NS)])  # late, within the grace: a correction
+        server.push([Quote("NEWCO", 13.0, t0 + 60 * NS)])
+        server.push([Quote("NEWCO", 14.0, t0 + 1 * NS)])  # a minute late: dropped
+        async with grpc.aio.insecure_channel(server.target) as channel:
+            stub = rpc.MarketDataStub(channel)
+            from tickwire.v1 import candles_pb2 as cpb
+
+            call = stub.StreamCandles(
+                cpb.StreamCandlesRequest(tickers=["NEWCO"], interval=cpb.CANDLE_INTERVAL_1_MIN)
+            )
+            await next_message(call, "ack")
+            samples = await _scrape(metrics.port)
+            call.cancel()
+    assert _value(samples, "tickwire_streams_open", rpc="StreamCandles") == 1.0
+    assert _value(samples, "tickwire_candles_closed_total") >= 3  # 5s bars, and the 1m one
+    assert _value(samples, "tickwire_candle_corrections_total") >= 1
+    assert _value(samples, "tickwire_late_prices_dropped_total") == 1.0
