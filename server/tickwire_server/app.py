@@ -23,7 +23,6 @@ from tickwire_server.candles import (
     StoreError,
     build_store,
     generate,
-    xnys,
 )
 from tickwire_server.candles.backfill import Backfill, Backfiller, Pacer
 from tickwire_server.candles.gaps import uncovered
@@ -253,7 +252,7 @@ class TickwireServer:
     async def _load_sessions(self) -> None:
         """Load the exchange's sessions off the loop; day, week and month bars start then."""
         try:
-            sessions = await asyncio.to_thread(xnys)
+            sessions = await Sessions.load_apart()
         except Exception:
             log.exception("cannot load the XNYS calendar: no day, week or month candles")
             return

@@ -108,3 +108,21 @@ def test_a_month_bar_runs_from_its_first_session_to_its_last(sessions) -> None:
         ns("2026-11-25T00:00:00+00:00"), ns("2026-12-01T00:00:00+00:00")
     )
     assert [utc(o)[:10] for o, _ in between] == ["2026-11-25", "2026-11-27", "2026-11-30"]
+
+
+async def test_a_server_loads_the_calendar_in_a_child_once_then_from_its_cache(
+    tmp_path, monkeypatch, sessions
+) -> None:
+    from tickwire_server.candles.intervals import Sessions
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    loaded = await Sessions.load_apart()
+    (cached,) = (tmp_path / "tickwire").glob("sessions-XNYS-*.json")
+    assert (loaded.opens, loaded.closes, loaded.dates) == (
+        sessions.opens,
+        sessions.closes,
+        sessions.dates,
+    )
+    cached.write_text(cached.read_text().replace(str(loaded.opens[0]), str(loaded.opens[0] + 1), 1))
+    again = await Sessions.load_apart()  # read back from the cache: no child this time
+    assert again.opens[0] == loaded.opens[0] + 1

@@ -10,17 +10,27 @@ moment outside every session is in no such bar.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import datetime as dt
+import importlib.metadata
+import json
+import os
+import sys
 import threading
+import time
 import warnings
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
+from typing import Any
 
 from tickwire.v1 import candles_pb2
 
 NS = 1_000_000_000
+LOAD_TIMEOUT = 120.0  # seconds the calendar's child process may take
+CACHE_DAYS = 7  # how long a cached session table is used before it is made again
 DAY = 1
 WEEK = 2
 MONTH = 3
@@ -122,6 +132,51 @@ class Sessions:
         dates = [t.date() for t in schedule.index]
         return cls(opens, closes, dates)
 
+    @classmethod
+    async def load_apart(cls, exchange: str = "XNYS") -> Sessions:
+        """`load` in a child process: a server keeps serving (and its GIL) while pandas imports.
+
+        The table is kept in the user's cache folder for a week (per version
+        of exchange_calendars), so later starts read it in milliseconds.
+
+        Raises:
+            RuntimeError: the child failed or took longer than `LOAD_TIMEOUT` seconds.
+        """
+        path = _cache_path(exchange)
+        try:
+            if time.time() - path.stat().st_mtime < CACHE_DAYS * 86400:
+                return cls._from_table(json.loads(path.read_text()))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # none yet, or unreadable: make it again
+        code = f"from tickwire_server.candles.intervals import dump; dump({exchange!r})"
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            async with asyncio.timeout(LOAD_TIMEOUT):
+                out, err = await child.communicate()
+        finally:
+            if child.returncode is None:
+                child.kill()
+                await child.wait()
+        if child.returncode != 0:
+            raise RuntimeError(f"loading the {exchange} calendar failed: {err.decode()[-500:]}")
+        sessions = cls._from_table(json.loads(out))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(f".{os.getpid()}.tmp")
+            partial.write_bytes(out)
+            partial.replace(path)
+        except OSError:
+            pass  # no cache then: the next start loads it again
+        return sessions
+
+    @classmethod
+    def _from_table(cls, table: dict[str, Any]) -> Sessions:
+        dates = [dt.date.fromisoformat(d) for d in table["dates"]]
+        return cls([int(o) for o in table["opens"]], [int(c) for c in table["closes"]], dates)
+
     def session(self, t_ns: int) -> int:
         """The index of the session whose [open, close) holds `t_ns`, or -1."""
         i = bisect.bisect_right(self.opens, t_ns) - 1
@@ -184,3 +239,23 @@ def span(iv: Interval, t_ns: int, sessions: Sessions | None) -> tuple[int, int] 
     if sessions is None:
         return None
     return sessions.span(iv.calendar, t_ns)
+
+
+def _cache_path(exchange: str) -> Path:
+    try:
+        version = importlib.metadata.version("exchange-calendars")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return root / "tickwire" / f"sessions-{exchange}-{version}.json"
+
+
+def dump(exchange: str) -> None:
+    """What `Sessions.load_apart` runs in its child: the table as JSON on stdout."""
+    loaded = Sessions.load(exchange)
+    table = {
+        "opens": loaded.opens,
+        "closes": loaded.closes,
+        "dates": [str(d) for d in loaded.dates],
+    }
+    json.dump(table, sys.stdout)
