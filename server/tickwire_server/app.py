@@ -108,6 +108,7 @@ class TickwireServer:
         )
         self._health: Any = None  # grpc_health's asyncio servicer, once bound
         self._server: grpc.aio.Server | None = None
+        self._service: MarketDataService | None = None
         self._stopped = False
         self._health_updates: set[asyncio.Task[None]] = set()
         self.target = ""
@@ -163,6 +164,8 @@ class TickwireServer:
         if (warning := exposure_warning(s)) is not None:
             log.warning("%s", warning)
         self.target = s.address if s.unix_socket is not None else _target(s.host, port)
+        service.connections.local_port = port if s.unix_socket is None else None
+        self._service = service
         self._server = server
         self.hub.on_status(self._follow_health)
         if self.candles is not None and self.history is not None:
@@ -213,6 +216,8 @@ class TickwireServer:
             await self.scenarios.close()
         self.hub.close()
         await self._server.stop(self.settings.shutdown_grace if grace is None else grace)
+        if self._service is not None:
+            await self._service.connections.close()
         await self.source.stop()
         await self._stop_candles()
         if self._flusher is not None:

@@ -105,7 +105,7 @@ class MarketDataService:
         # checked often enough that lag plus the status wait stay within one heartbeat
         self._lag = LagWatch(limits.max_lag, limits.status_wait / 2)
         self._clients = ClientStreams(limits.max_streams_per_client)
-        self._connections = Connections(self._stats, limits.max_resets_per_second)
+        self.connections = Connections(self._stats, limits.max_resets_per_second)
 
     # Streams --------------------------------------------------------------
 
@@ -197,7 +197,7 @@ class MarketDataService:
         sub.principal = current_principal.get().subject
         record = StreamLog(rpc, current_principal.get(), context, self._stats)
         peer = record.peer
-        self._connections.opened(peer)
+        self.connections.opened(peer)
         ended: StreamEnded | None = None
         recorded = stalled = False
         try:
@@ -215,7 +215,7 @@ class MarketDataService:
             self._clients.close(client)
             # A stream the client cancelled before it was sent anything is a reset.
             reset = ended is None and sub.frames_written == 0
-            self._connections.closed(peer, stalled=stalled, reset=reset)
+            self.connections.closed(peer, stalled=stalled, reset=reset)
 
     async def _end(
         self,
@@ -253,7 +253,7 @@ class MarketDataService:
             await asyncio.wait((status,), timeout=self._limits.max_lag)
         cut = not _delivered(status)
         if cut:
-            self._connections.stalled(peer)
+            self.connections.stalled(peer)
         try:
             await status
         except (grpc.aio.AbortError, grpc.aio.InternalError):

@@ -57,9 +57,12 @@ def peer_address(peer: str) -> tuple[str, int] | None:
         return None
 
 
-def shut_sockets(addresses: set[tuple[str, int]]) -> int:
+def shut_sockets(addresses: set[tuple[str, int]], local_port: int | None = None) -> int:
     """Abortively shut this process's TCP sockets whose far end is one of `addresses`; how many.
 
+    With `local_port`, only sockets on that port of this end (the server's
+    own connections): a client in the same process, or another server, may
+    meanwhile hold a socket whose far end has the same number.
     Blocking (one `fstat` and `getpeername` per open descriptor): run it off the loop.
     """
     fd_dir = next((d for d in _FD_DIRS if os.path.isdir(d)), None)
@@ -82,6 +85,8 @@ def shut_sockets(addresses: set[tuple[str, int]]) -> int:
             except OSError:
                 continue  # listening, or already gone
             if (_host(host), port) not in addresses:
+                continue
+            if local_port is not None and sock.getsockname()[1] != local_port:
                 continue
             # grpc core sees the socket end and closes the connection; SO_LINGER 0
             # makes that close a reset, discarding what the client never took.
@@ -113,6 +118,9 @@ class Connections:
         self._pending: dict[tuple[str, int], str] = {}  # address to cut: why
         self._cutting: asyncio.Task[None] | None = None
         self._cutter: concurrent.futures.ThreadPoolExecutor | None = None  # one thread, once needed
+        self.local_port: int | None = (
+            None  # the server's port, once bound: only its sockets are cut
+        )
 
     def opened(self, peer: str) -> None:
         self._open[peer] = self._open.get(peer, 0) + 1
@@ -147,6 +155,17 @@ class Connections:
         """Wait until the connections queued so far are cut."""
         if self._cutting is not None:
             await self._cutting
+
+    async def close(self) -> None:
+        """Stop cutting (the server stops): no cut outlives it, nor its thread."""
+        self._pending.clear()
+        task, self._cutting = self._cutting, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task])
+        if self._cutter is not None:
+            self._cutter.shutdown(wait=True)
+            self._cutter = None
 
     def _reset(self, peer: str) -> None:
         now = time.monotonic()
@@ -186,7 +205,9 @@ class Connections:
                 self._cutter = concurrent.futures.ThreadPoolExecutor(1, "tickwire-cut")
             for reason in sorted(set(batch.values())):
                 addresses = {a for a, why in batch.items() if why == reason}
-                shut = await loop.run_in_executor(self._cutter, shut_sockets, addresses)
+                shut = await loop.run_in_executor(
+                    self._cutter, shut_sockets, addresses, self.local_port
+                )
                 self._stats.connections_closed[reason] += shut
                 if reason == "rapid_reset":
                     log.warning(

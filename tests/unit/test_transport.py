@@ -44,12 +44,34 @@ def test_shut_sockets_ends_the_connection_from_that_peer_only() -> None:
             assert kept.recv(1) == b"x"
 
 
+def test_shut_sockets_with_a_local_port_leaves_other_ends_of_that_number_alone() -> None:
+    with (
+        socket.create_server(("127.0.0.1", 0)) as listener,
+        socket.create_server(("127.0.0.1", 0)) as other,
+    ):
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        server_side, _ = listener.accept()
+        # A client socket in this process whose far end has the number of the
+        # connection to cut: another server's port, say, that a cut must not touch.
+        bystander = socket.create_connection(("127.0.0.1", other.getsockname()[1]))
+        bystander_far, _ = other.accept()
+        with client, server_side, bystander, bystander_far:
+            wanted = {("127.0.0.1", client.getsockname()[1]), ("127.0.0.1", other.getsockname()[1])}
+            assert shut_sockets(wanted, local_port=port) == 1  # only the server's own socket
+            client.settimeout(5)
+            assert client.recv(1) == b""
+            bystander_far.sendall(b"x")
+            bystander.settimeout(5)
+            assert bystander.recv(1) == b"x"
+
+
 @pytest.fixture
 def shut(monkeypatch: pytest.MonkeyPatch) -> list[set[tuple[str, int]]]:
     """The address batches `Connections` asks to cut; no socket is touched."""
     batches: list[set[tuple[str, int]]] = []
 
-    def shut_sockets(batch: set[tuple[str, int]]) -> int:
+    def shut_sockets(batch: set[tuple[str, int]], local_port: int | None = None) -> int:
         batches.append(batch)
         return len(batch)
 
