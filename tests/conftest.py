@@ -26,6 +26,12 @@ def no_massive_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MASSIVE_API_KEY", "")
 
 
+@pytest.fixture(autouse=True)
+def no_default_history(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Servers a test starts by hand keep no candle history in the working tree's data/."""
+    monkeypatch.setenv("TICKWIRE_HISTORY_URL", "none")
+
+
 @pytest.fixture
 def settings() -> Settings:
     """Test settings: port 0, quick grace and heartbeats. Override per test."""

@@ -6,13 +6,37 @@ import asyncio
 import contextlib
 import os
 import re
-import resource
 import signal
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 SERVING = re.compile(rb"tickwire serving on (\S+) \(source: (\w+)\)")
+
+
+# Sets the open-file limits to argv[1] ("soft,hard"), then becomes `python argv[2:]`: the
+# limit is set after an exec, never in a preexec function (a fork without exec under grpc's
+# threads can leave this process's grpc broken, and the child aborted in grpc's fork handlers).
+LIMITED = (
+    "import os, resource, sys; soft, hard = map(int, sys.argv[1].split(',')); "
+    "resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard)); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])"
+)
+
+
+def command(
+    *args: str, open_files: int | None = None, limits: tuple[int, int] | None = None
+) -> list[str]:
+    """The argv of `python -m tickwire_server args`, with open-file limits set if asked.
+
+    `open_files` sets both limits; `limits` the soft and the hard one.
+    """
+    if open_files is not None:
+        limits = (open_files, open_files)
+    if limits is None:
+        return [sys.executable, "-m", "tickwire_server", *args]
+    soft, hard = limits
+    return [sys.executable, "-c", LIMITED, f"{soft},{hard}", "-m", "tickwire_server", *args]
 
 
 async def spawn(
@@ -22,24 +46,12 @@ async def spawn(
 
     `open_files` sets both open-file limits, so the server cannot raise its own.
     """
-
-    def limit() -> None:
-        if open_files is not None:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
-
     return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tickwire_server",
-        *args,
+        *command(*args, open_files=open_files),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         # No candle history unless a test asks for it: nothing lands in the work tree.
         env={**os.environ, "TICKWIRE_HISTORY_URL": "none", **(env or {})},
-        # Only when needed: a preexec function forces fork() without exec in between,
-        # and a child forked while this process's grpc threads run can abort in grpc's
-        # fork handlers before it ever execs (SIGABRT, "epoll_wait error").
-        preexec_fn=limit if open_files is not None else None,
     )
 
 

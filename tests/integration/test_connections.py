@@ -6,10 +6,9 @@ import asyncio
 import os
 import resource
 import struct
-import sys
 
 import grpc
-from processes import spawned_server
+from processes import command, spawned_server
 
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import market_data_pb2_grpc as rpc
@@ -82,13 +81,10 @@ async def test_tickwire_server_raises_its_open_file_limit_at_start() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     lowered = min(256, hard)
 
-    def lower() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (lowered, hard))
-
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tickwire_server", "--port", "0",
+        *command("--port", "0", limits=(lowered, hard)),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "MASSIVE_API_KEY": ""}, preexec_fn=lower,
+        env={**os.environ, "MASSIVE_API_KEY": ""},
     )  # fmt: skip
     assert process.stderr is not None
     try:

@@ -78,6 +78,8 @@ async def test_the_metrics_move_while_a_client_watches() -> None:
             async with asyncio.timeout(5):
                 while (await anext(prices)).price != 191.0 + 39:
                     pass
+            # Counted once the frame is written, a moment after the client read it.
+            await eventually(lambda: server.server.stats.updates_sent >= 4)
             during = await _scrape(metrics.port)
             assert _value(during, "tickwire_streams_open", rpc="Subscribe") == 1.0
             assert _value(during, "tickwire_tickers_upstream") == 2.0
