@@ -126,23 +126,13 @@ class MarketDataService:
 
         async def run(session: StreamSession) -> StreamEnded:
             results = session.subscribe(request.tickers)
-            self._count_rejected(results)
             ack = codec.ack_frame(
                 pb.SUBSCRIPTION_ACTION_SUBSCRIBE,
                 results,
                 session.tickers,
                 message="" if request.tickers else "name at least one ticker",
             )
-            if session.tickers:
-                session.subscriber.push(ack)  # the first message is always the ack
-                return await self._pump(session.subscriber, context)
-            try:
-                async with asyncio.timeout(self._limits.max_lag):
-                    await context.write(ack)
-            except TimeoutError:
-                return StreamEnded(EndReason.LAGGING, "the client accepted not even the ack")
-            why = _summary(results) if results else "no ticker named"
-            return StreamEnded(EndReason.BAD_REQUEST, "no ticker accepted: " + why)
+            return await self._fixed_set(session, results, bool(session.tickers), ack, context)
 
         await self._serve("StreamPrices", context, run)
 
@@ -155,7 +145,6 @@ class MarketDataService:
 
         async def run(session: StreamSession) -> StreamEnded:
             results = session.subscribe_candles(request.tickers, iv, request.closed_only)
-            self._count_rejected(results)
             tickers = session.candle_tickers(iv)
             ack = codec.ack_frame(
                 pb.SUBSCRIPTION_ACTION_SUBSCRIBE_CANDLES,
@@ -164,19 +153,31 @@ class MarketDataService:
                 message="" if request.tickers else "name at least one ticker",
                 interval=iv.number,
             )
-            if tickers:
-                # The ack goes first: the forming bars queued behind it wait for it.
-                session.subscriber.push(ack)
-                return await self._pump(session.subscriber, context)
-            try:
-                async with asyncio.timeout(self._limits.max_lag):
-                    await context.write(ack)
-            except TimeoutError:
-                return StreamEnded(EndReason.LAGGING, "the client accepted not even the ack")
-            why = _summary(results) if results else "no ticker named"
-            return StreamEnded(EndReason.BAD_REQUEST, "no ticker accepted: " + why)
+            return await self._fixed_set(session, results, bool(tickers), ack, context)
 
         await self._serve("StreamCandles", context, run)
+
+    async def _fixed_set(
+        self,
+        session: StreamSession,
+        results: list[TickerResult],
+        accepted: bool,
+        ack: bytes,
+        context: Context,
+    ) -> StreamEnded:
+        """A server stream of a fixed set: the ack first, then the pump; or, with nothing
+        accepted, the ack alone and INVALID_ARGUMENT naming the first rejections."""
+        self._count_rejected(results)
+        if accepted:
+            session.subscriber.push(ack)  # the first message; what was queued waits behind it
+            return await self._pump(session.subscriber, context)
+        try:
+            async with asyncio.timeout(self._limits.max_lag):
+                await context.write(ack)
+        except TimeoutError:
+            return StreamEnded(EndReason.LAGGING, "the client accepted not even the ack")
+        why = _summary(results) if results else "no ticker named"
+        return StreamEnded(EndReason.BAD_REQUEST, "no ticker accepted: " + why)
 
     async def _serve(
         self,
