@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -115,7 +114,8 @@ async def test_get_candles_returns_the_bars_of_the_prices_and_they_survive_a_res
                 if bar.complete:
                     assert bar.high == max(e[2] for e in parts), (name, bar)
                     assert bar.transactions == sum(e[7] for e in parts)
-        await asyncio.sleep(1.0)  # the writer flushes every half second
+        assert server.server.history is not None
+        await server.server.history.flush()  # what the writer does every half second
     async with candles_server(tmp_path) as (server, stub):
         again = await all_candles(stub, **request)
         assert [values(c) for c in again] == expected  # closed bars only: the forming one is gone
@@ -255,7 +255,9 @@ async def test_stream_candles_with_closed_only_sends_only_closed_bars(tmp_path: 
         assert list(ack.tickers) == ["NEWCO"] and ack.interval == cpb.CANDLE_INTERVAL_5_SEC
         for k in range(1, 4):
             server.push([Quote("NEWCO", 10.0 + k, t0 + k * NS)])
-        await asyncio.sleep(0.6)  # two throttle periods: a forming bar would have been sent
+        book = server.server.candles
+        assert book is not None
+        book.send_forming()  # what the 250 ms task does: a forming bar would go out now
         server.push([Quote("NEWCO", 20.0, t0 + 6 * NS)])
         message = await next_message(call, "candle")
         assert message.candle.complete and message.candle.close == 13.0
@@ -290,7 +292,8 @@ async def test_after_a_restart_the_forming_bar_joins_what_was_stored_before(
         for m in range(3):  # three minutes of it, closed and stored before the restart
             server.push([Quote("NEWCO", 10.0 + m, t0 + m * MINUTE, volume=100.0)])
         server.push([Quote("NEWCO", 20.0, t0 + 3 * MINUTE)])  # forming: lost with the stop
-        await asyncio.sleep(1.0)  # the writer's flush
+        assert server.server.history is not None
+        await server.server.history.flush()  # what the writer does every half second
     async with candles_server(tmp_path) as (server, stub):
         server.push([Quote("NEWCO", 30.0, t0 + 4 * MINUTE, volume=100.0)])
         request = cpb.GetCandlesRequest(
