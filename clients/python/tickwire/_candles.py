@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from tickwire._errors import SubscriptionError
+from tickwire._inbox import settle
 from tickwire._stream import OpenStream, StreamKeeper
 from tickwire._types import ConnectionState, StateCallback, StreamOptions, StreamStats, TickerResult
 from tickwire.v1 import candles_pb2 as cpb
@@ -135,24 +136,11 @@ class CandleInbox:
         return None
 
     def apply(self, ack: pb.SubscriptionAck) -> list[TickerResult]:
-        results = [TickerResult.from_proto(r) for r in ack.results]
-        for result in results:
-            if result.ok:
-                self.rejected.pop(result.ticker, None)
-            elif result.status.name != "NOT_SUBSCRIBED":
-                self.rejected[result.ticker] = result
-                self.forget(result.ticker)
-        if ack.action == pb.SUBSCRIPTION_ACTION_SUBSCRIBE_CANDLES and ack.message and not results:
-            # The request as a whole was refused (no such interval): nothing is wanted.
-            self.wanted.clear()
-        elif ack.action == pb.SUBSCRIPTION_ACTION_SUBSCRIBE_CANDLES:
-            accepted = [r.ticker for r in results if r.ok]
-            asked = {r.ticker.strip().upper() for r in results}
-            self.wanted = {
-                **{t: None for t in self.wanted if t not in asked},
-                **dict.fromkeys(accepted),
-            }
-        return results
+        subscribing = pb.SUBSCRIPTION_ACTION_SUBSCRIBE_CANDLES
+        if ack.action == subscribing and ack.message and not ack.results:
+            self.wanted.clear()  # the request as a whole was refused (no such interval)
+            return []
+        return settle(self, ack, subscribing)
 
     def take(self) -> cpb.Candle | None:
         if not self._pending:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
+from typing import Protocol
 
 from tickwire._types import StreamStats, TickerResult, TickerStatus
 from tickwire.v1 import market_data_pb2 as pb
@@ -67,22 +68,7 @@ class Inbox:
 
     def apply(self, ack: pb.SubscriptionAck) -> list[TickerResult]:
         """Update the wanted set from an ack; return its per-ticker results."""
-        results = [TickerResult.from_proto(r) for r in ack.results]
-        for result in results:
-            if result.ok:
-                self.rejected.pop(result.ticker, None)  # accepted now, whatever it was before
-            elif result.status is not TickerStatus.NOT_SUBSCRIBED:
-                self.rejected[result.ticker] = result
-                self.forget(result.ticker)
-        if ack.action == pb.SUBSCRIPTION_ACTION_SUBSCRIBE:
-            # The server's normalised names replace what was asked for.
-            accepted = [r.ticker for r in results if r.ok]
-            asked = {r.ticker.strip().upper() for r in results}
-            self.wanted = {
-                **{t: None for t in self.wanted if t.strip().upper() not in asked},
-                **dict.fromkeys(accepted),
-            }
-        return results
+        return settle(self, ack, pb.SUBSCRIPTION_ACTION_SUBSCRIBE)
 
     def opening(self, request_id: str) -> pb.SubscribeRequest | None:
         """What a new stream sends first: subscribe everything wanted (None: nothing is)."""
@@ -111,3 +97,33 @@ class Inbox:
         if ticker in self._pending:
             stats.conflated += 1
         self._pending[ticker] = update
+
+
+class _Wants(Protocol):
+    wanted: dict[str, None]
+    rejected: dict[str, TickerResult]
+
+    def forget(self, ticker: str) -> None: ...
+
+
+def settle(inbox: _Wants, ack: pb.SubscriptionAck, subscribing: int) -> list[TickerResult]:
+    """What an ack does to an inbox (of prices or candles): its per-ticker results.
+
+    Refused tickers are forgotten and kept in `rejected`; on an ack of
+    `subscribing`, the server's normalised names replace what was asked for.
+    """
+    results = [TickerResult.from_proto(r) for r in ack.results]
+    for result in results:
+        if result.ok:
+            inbox.rejected.pop(result.ticker, None)  # accepted now, whatever it was before
+        elif result.status is not TickerStatus.NOT_SUBSCRIBED:
+            inbox.rejected[result.ticker] = result
+            inbox.forget(result.ticker)
+    if ack.action == subscribing:
+        accepted = [r.ticker for r in results if r.ok]
+        asked = {r.ticker.strip().upper() for r in results}
+        inbox.wanted = {
+            **{t: None for t in inbox.wanted if t.strip().upper() not in asked},
+            **dict.fromkeys(accepted),
+        }
+    return results

@@ -7,9 +7,9 @@ import {
   type SubscribeResponse,
   type SubscriptionAck,
   SubscriptionAction,
-  TickerStatus,
 } from "./gen/tickwire/v1/market_data_pb.js";
-import { normalise, tickerResult, type StreamStats, type TickerResult } from "./types.js";
+import { settle } from "./inbox.js";
+import { normalise, type StreamStats, type TickerResult } from "./types.js";
 
 /** One `CandleInterval` with its name ("1m"), length and GetCandles limits. */
 export interface IntervalInfo {
@@ -118,21 +118,7 @@ export class CandleInbox {
   }
 
   apply(ack: SubscriptionAck): TickerResult[] {
-    const results = ack.results.map(tickerResult);
-    for (const result of results) {
-      if (result.ok) {
-        this.rejected.delete(result.ticker);
-      } else if (result.status !== TickerStatus.NOT_SUBSCRIBED) {
-        this.rejected.set(result.ticker, result);
-        this.forget(result.ticker);
-      }
-    }
-    if (ack.action === SubscriptionAction.SUBSCRIBE_CANDLES) {
-      const asked = new Set(results.map((r) => normalise(r.ticker)));
-      const kept = [...this.wanted].filter((t) => !asked.has(normalise(t)));
-      this.wanted = new Set([...kept, ...results.filter((r) => r.ok).map((r) => r.ticker)]);
-    }
-    return results;
+    return settle(this, ack, SubscriptionAction.SUBSCRIBE_CANDLES);
   }
 
   forget(ticker: string): void {

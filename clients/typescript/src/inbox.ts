@@ -81,22 +81,7 @@ export class Inbox {
 
   /** Update the wanted set from an ack; return its per-ticker results. */
   apply(ack: SubscriptionAck): TickerResult[] {
-    const results = ack.results.map(tickerResult);
-    for (const result of results) {
-      if (result.ok) {
-        this.rejected.delete(result.ticker); // accepted now, whatever it was before
-      } else if (result.status !== TickerStatus.NOT_SUBSCRIBED) {
-        this.rejected.set(result.ticker, result);
-        this.forget(result.ticker);
-      }
-    }
-    if (ack.action === SubscriptionAction.SUBSCRIBE) {
-      // The server's normalised names replace what was asked for.
-      const asked = new Set(results.map((r) => normalise(r.ticker)));
-      const kept = [...this.wanted].filter((t) => !asked.has(normalise(t)));
-      this.wanted = new Set([...kept, ...results.filter((r) => r.ok).map((r) => r.ticker)]);
-    }
-    return results;
+    return settle(this, ack, SubscriptionAction.SUBSCRIBE);
   }
 
   /** Stop wanting `ticker` and drop its undelivered update. */
@@ -120,4 +105,31 @@ export class Inbox {
     if (this.pending.has(ticker)) stats.conflated += 1;
     this.pending.set(ticker, update);
   }
+}
+
+/**
+ * What an ack does to an inbox (of prices or candles): its per-ticker results.
+ * Refused tickers are forgotten and kept in `rejected`; on an ack of
+ * `subscribing`, the server's normalised names replace what was asked for.
+ */
+export function settle(
+  inbox: { wanted: Set<string>; readonly rejected: Map<string, TickerResult>; forget(ticker: string): void },
+  ack: SubscriptionAck,
+  subscribing: SubscriptionAction,
+): TickerResult[] {
+  const results = ack.results.map(tickerResult);
+  for (const result of results) {
+    if (result.ok) {
+      inbox.rejected.delete(result.ticker); // accepted now, whatever it was before
+    } else if (result.status !== TickerStatus.NOT_SUBSCRIBED) {
+      inbox.rejected.set(result.ticker, result);
+      inbox.forget(result.ticker);
+    }
+  }
+  if (ack.action === subscribing) {
+    const asked = new Set(results.map((r) => normalise(r.ticker)));
+    const kept = [...inbox.wanted].filter((t) => !asked.has(normalise(t)));
+    inbox.wanted = new Set([...kept, ...results.filter((r) => r.ok).map((r) => r.ticker)]);
+  }
+  return results;
 }
