@@ -11,7 +11,7 @@ GEN    := clients/python
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: postgresql help install lock lock-check proto proto-check lint buf-lint typecheck test test-python test-typescript soak check run web contract-release clean bench bench-quick
+.PHONY: postgresql nats-server help install lock lock-check proto proto-check lint buf-lint typecheck test test-python test-typescript soak check run web contract-release clean bench bench-quick
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,7 +28,7 @@ PYPROJECTS := clients/python/pyproject.toml server/pyproject.toml
 $(VENV)/.installed: $(PYPROJECTS) requirements/lock.txt requirements/dev.in
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(UV) --version 2>/dev/null | grep -qF ' $(UV_VERSION)' || $(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(UV_INSTALL) -e './clients/python[cli]' -e './server[testing,postgres]' -r requirements/dev.in
+	$(UV_INSTALL) -e './clients/python[cli]' -e './server[testing,postgres,bus]' -r requirements/dev.in
 	touch $@
 
 # The TypeScript client's tools (buf, protoc-gen-es, tsc, Vite, playwright-core)
@@ -49,6 +49,12 @@ postgresql:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql'
+
+# The scale-out tests and `make cluster` run a real NATS server (Debian's, with JetStream).
+nats-server:
+	@command -v nats-server >/dev/null 2>&1 || \
+		$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nats-server'
 
 install: $(VENV)/.installed $(NPM_TS) ## Create .venv and install everything the project needs
 
@@ -99,7 +105,7 @@ typecheck: $(VENV)/.installed $(NPM_TS) ## mypy --strict (server, client; looser
 
 test: test-python test-typescript ## Run every test suite
 
-test-python: install postgresql ## The Python suites (pytest; ARGS go to pytest; PostgreSQL tests included)
+test-python: install postgresql nats-server ## The Python suites (pytest; ARGS go to pytest; PostgreSQL tests included)
 	$(PY) -m pytest $(ARGS)
 
 test-typescript: install $(CHROMIUM) ## The TypeScript client's tests and the browser end-to-end tests

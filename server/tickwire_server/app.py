@@ -6,7 +6,9 @@ import asyncio
 import gc
 import ipaddress
 import logging
+import os
 import resource
+import socket
 import time
 from pathlib import Path
 from types import TracebackType
@@ -15,6 +17,18 @@ from typing import Any
 import grpc
 
 from tickwire_server.auth import ServerTls, build_access_control
+from tickwire_server.bus import (
+    INGEST_BUCKET,
+    INTEREST_BUCKET,
+    LEADER_BUCKET,
+    PRICES_BUCKET,
+    BusSource,
+    Forwarder,
+    IngestBus,
+    Link,
+    Shards,
+    node_key,
+)
 from tickwire_server.cache import PriceCache
 from tickwire_server.candles import (
     CandleBook,
@@ -64,6 +78,31 @@ class TickwireServer:
 
     def __init__(self, settings: Settings, source: PriceSource | None = None) -> None:
         self.settings = settings
+        self.role = settings.role
+        self.node = node_key(settings.node_name or f"{socket.gethostname()}-{os.getpid()}")
+        self.link: Link | None = None
+        self.bus: IngestBus | None = None
+        if self.role != "standalone":
+            self.link = Link(
+                [u.strip() for u in settings.bus_url.split(",") if u.strip()],
+                f"tickwire-{self.role}-{self.node}",
+                {
+                    PRICES_BUCKET: 1,
+                    INGEST_BUCKET: 1,
+                    INTEREST_BUCKET: 1,
+                    LEADER_BUCKET: 1,
+                },
+            )
+        if source is None and self.role == "edge":
+            assert self.link is not None
+            source = BusSource(
+                self.link,
+                Shards(settings.bus_shards),
+                node=self.node,
+                interest_lease=settings.interest_lease,
+                stale_after=settings.bus_stale_after,
+                outage_limit=settings.bus_outage_limit,
+            )
         self.source = source if source is not None else build_source(settings)
         self.cache = PriceCache()
         self.stats = ServerStats()
@@ -76,7 +115,7 @@ class TickwireServer:
         )
         self.candles: CandleBook | None = None
         self.history: History | None = None
-        if settings.candles:
+        if settings.candles and self.role != "edge":  # an edge's history is the ingest's
             self.candles = self.hub.candles = CandleBook(grace=settings.candle_grace)
             history_url = settings.history
             self.history = History(
@@ -110,6 +149,7 @@ class TickwireServer:
         self._server: grpc.aio.Server | None = None
         self._service: MarketDataService | None = None
         self._stopped = False
+        self._sink: LoopSink | None = None
         self._health_updates: set[asyncio.Task[None]] = set()
         self.target = ""
 
@@ -144,16 +184,35 @@ class TickwireServer:
             candles=self.candles,
             history=self.history,
             notes=self._notes,
+            peek=self.source.peek if isinstance(self.source, BusSource) else None,
         )
         control = (
             ScenarioControlService(self.controls, self.scenarios)
             if self.controls is not None and self.scenarios is not None
             else None
         )
-        server.add_generic_rpc_handlers(
-            (handler(service), scenario_handler(control, self.source.name))
-        )
-        self._health = add_maintenance_services(server, SERVICE_NAME, SCENARIO_SERVICE)
+        handlers = (handler(service), scenario_handler(control, self.source.name))
+        if self.role == "ingest":  # served over the bus to the edges, not to clients
+            assert self.link is not None
+            self.bus = IngestBus(
+                self.link,
+                self.hub,
+                self.cache,
+                self.source,
+                Shards(s.bus_shards),
+                name=self.node,
+                lease=s.leader_lease,
+                interest_lease=s.interest_lease,
+                handlers=handlers,
+                start_source=self._start_source,
+            )
+            self._health = add_maintenance_services(server)
+        else:
+            if self.role == "edge":
+                assert self.link is not None
+                server.add_generic_rpc_handlers((Forwarder(self.link),))
+            server.add_generic_rpc_handlers(handlers)
+            self._health = add_maintenance_services(server, SERVICE_NAME, SCENARIO_SERVICE)
         try:
             if self.tls is not None:
                 port = server.add_secure_port(s.address, self.tls.credentials())
@@ -178,8 +237,12 @@ class TickwireServer:
                 raise ConfigError(str(exc)) from exc
             self.warmup = asyncio.create_task(self._load_sessions(), name="sessions")
             self.candles.start()
+        self._sink = LoopSink(self.hub)
         try:
-            await self.source.start(LoopSink(self.hub))
+            if self.bus is not None:
+                await self.bus.start()  # the source starts once this ingest leads
+            else:
+                await self.source.start(self._sink)
         except BaseException:  # e.g. an upstream that rejects the key: unbind, re-raise
             self._server = None
             await self._stop_candles()
@@ -218,6 +281,8 @@ class TickwireServer:
         await self._server.stop(self.settings.shutdown_grace if grace is None else grace)
         if self._service is not None:
             await self._service.connections.close()
+        if self.bus is not None:
+            await self.bus.stop()
         await self.source.stop()
         await self._stop_candles()
         if self._flusher is not None:
@@ -228,6 +293,11 @@ class TickwireServer:
             await asyncio.to_thread(self.metrics.stop)
         await asyncio.gather(*self._health_updates, return_exceptions=True)
         log.info("tickwire stopped")
+
+    async def _start_source(self) -> None:
+        """Start the source (an ingest does when it takes the lead)."""
+        assert self._sink is not None
+        await self.source.start(self._sink)
 
     def reload_tls(self) -> bool:
         """Re-read the TLS certificate and key for new handshakes (what SIGHUP does).

@@ -61,6 +61,29 @@ class PriceCache:
             self._version += len(out)
         return out
 
+    def accept(self, entries: Sequence[CachedPrice]) -> list[CachedPrice]:
+        """Take entries numbered elsewhere (an edge's, from the ingest); return those kept.
+
+        An entry is kept when its sequence is past the ticker's cached one, or
+        when it marks the cached price stale (same sequence): a price that
+        arrives twice (live and in a snapshot) or late is dropped, so the
+        cache never moves back.
+        """
+        out: list[CachedPrice] = []
+        with self._lock:
+            prices = self._prices
+            for entry in entries:
+                previous = prices.get(entry.ticker)
+                if (
+                    previous is None
+                    or entry.sequence > previous.sequence
+                    or (entry.sequence == previous.sequence and entry.stale and not previous.stale)
+                ):
+                    prices[entry.ticker] = entry
+                    out.append(entry)
+            self._version += len(out)
+        return out
+
     def skip(self, ticker: str, count: int) -> int:
         """Skip `count` sequence numbers at the next update of `ticker`; that update's number."""
         with self._lock:

@@ -100,6 +100,42 @@ class Settings(BaseSettings):
     replay_speed: str = Field(
         "1", description="How fast a replay plays: 1 (as recorded), 10 (ten times faster), max"
     )
+    role: Literal["standalone", "ingest", "edge"] = Field(
+        "standalone",
+        description="standalone serves clients from its own source; ingest runs the source and "
+        "publishes to --bus-url; edge serves clients from the bus",
+    )
+    bus_url: str = Field(
+        "nats://127.0.0.1:4222",
+        description="The NATS server(s) of the ingest and edge roles (comma-separated URLs)",
+    )
+    bus_shards: int = Field(
+        16,
+        ge=0,
+        le=4096,
+        description="Price subjects on the bus: 0 one per ticker, 1 one for all, N hash buckets",
+    )
+    leader_lease: float = Field(
+        5.0, gt=0, le=600, description="Seconds a dead ingest leader holds the lead (failover)"
+    )
+    interest_lease: float = Field(
+        10.0, gt=0, le=600, description="Seconds an edge's wanted tickers outlive its last word"
+    )
+    bus_stale_after: float = Field(
+        3.0,
+        gt=0,
+        le=600,
+        description="Seconds without the ingest after which an edge marks its prices stale",
+    )
+    bus_outage_limit: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="Seconds cut off from NATS after which an edge reports NOT_SERVING",
+    )
+    node_name: str = Field(
+        "", description="This process's name on the bus (default: host name and process id)"
+    )
     candles: bool = Field(
         True, description="Aggregate prices into candles and keep their history (off: prices only)"
     )

@@ -65,6 +65,9 @@ class Hub:
         self._status: SourceStatus = source.status()
         self._closed: StreamEnded | None = None
         self._status_listeners: list[Callable[[SourceStatus], None]] = []
+        self._price_listeners: list[Callable[[list[CachedPrice]], None]] = []
+        self._reject_listeners: list[Callable[[Sequence[str], str], None]] = []
+        self._forget_listeners: list[Callable[[str], None]] = []
         self._last_keys: frozenset[str] = frozenset()
         self._plan: _Plan | None = None  # dropped whenever a subscription changes
         self.recorder: Recorder | None = None  # writes what is accepted, when recording
@@ -187,6 +190,33 @@ class Hub:
         self._fan_out(entries)
         if self.candles is not None:  # after the fan-out: bars are not on the price path
             self.candles.observe(entries)
+        for listener in self._price_listeners:
+            listener(entries)
+
+    def accept(self, entries: Sequence[CachedPrice], snapshot: bool = False) -> None:
+        """Cache and fan out entries numbered elsewhere (an edge's, from the ingest).
+
+        Entries at or before a ticker's cached sequence are dropped (see
+        `PriceCache.accept`). With `snapshot` (latest prices read back, not
+        live ones) they go out flagged as snapshots. Candles are not built
+        from them: an edge's candles come from the ingest, which saw the
+        trades' sizes.
+        """
+        kept = self._cache.accept(entries)
+        if not kept:
+            return
+        if not snapshot:
+            self._stats.updates_accepted += len(kept)
+            self._fan_out(kept)
+            return
+        index = self._index
+        for entry in kept:
+            for sub in index.get(entry.ticker, ()):
+                sub.offer(entry.ticker, entry.snapshot_element())
+
+    def on_prices(self, listener: Callable[[list[CachedPrice]], None]) -> None:
+        """Call `listener` with every batch of accepted entries, after the fan-out."""
+        self._price_listeners.append(listener)
 
     def _fan_out(self, entries: list[CachedPrice]) -> None:
         by_ticker = {entry.ticker: entry for entry in entries}
@@ -260,8 +290,18 @@ class Hub:
         for listener in self._status_listeners:
             listener(status)
 
+    def on_forget(self, listener: Callable[[str], None]) -> None:
+        """Call `listener` with every ticker whose cached price goes (the source let it go)."""
+        self._forget_listeners.append(listener)
+
+    def on_reject(self, listener: Callable[[Sequence[str], str], None]) -> None:
+        """Call `listener` with every batch of tickers the source turned out not to know."""
+        self._reject_listeners.append(listener)
+
     def reject(self, tickers: Sequence[str], reason: str) -> None:
         """Drop tickers the source does not know and tell their subscribers."""
+        for listener in self._reject_listeners:
+            listener(tickers, reason)
         for ticker in tickers:
             self._cache.forget(ticker)
             for sub in list(self._index.get(ticker, ())):
@@ -278,6 +318,9 @@ class Hub:
         for entry in entries:
             for sub in index.get(entry.ticker, ()):
                 sub.offer(entry.ticker, entry.element)
+        if entries:
+            for listener in self._price_listeners:
+                listener(entries)
 
     def drop(self, ended: StreamEnded, principal: str = "") -> int:
         """End every stream, or those `principal` opened, with `ended`; how many."""
@@ -335,6 +378,8 @@ class Hub:
             self._cache.forget(ticker)
             if self.candles is not None:
                 self.candles.forget(ticker)
+            for listener in self._forget_listeners:
+                listener(ticker)
 
 
 class LoopSink:
@@ -358,6 +403,10 @@ class LoopSink:
 
     def set_status(self, status: SourceStatus) -> None:
         self._call(self._hub.set_status, status)
+
+    def accept(self, entries: Sequence[CachedPrice], snapshot: bool = False) -> None:
+        """Hand over entries numbered elsewhere (see `Hub.accept`)."""
+        self._call(self._hub.accept, list(entries), snapshot)
 
     def reject(self, tickers: Sequence[str], reason: str) -> None:
         self._call(self._hub.reject, list(tickers), reason)

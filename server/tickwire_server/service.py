@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -14,7 +14,7 @@ from google.protobuf.message import DecodeError, Message
 
 from tickwire.v1 import candles_pb2 as cpb
 from tickwire.v1 import market_data_pb2 as pb
-from tickwire_server import codec
+from tickwire_server import codec, symbols
 from tickwire_server.audit import StreamLog
 from tickwire_server.auth import current_principal
 from tickwire_server.cache import PriceCache
@@ -22,6 +22,7 @@ from tickwire_server.candles import query as candle_query
 from tickwire_server.candles.book import CandleBook
 from tickwire_server.candles.history import History
 from tickwire_server.candles.intervals import INTERVALS, Interval, UnknownInterval, interval
+from tickwire_server.codec import CachedPrice
 from tickwire_server.domain import TickerResult, TickerStatus
 from tickwire_server.errors import EndReason, StreamEnded
 from tickwire_server.gate import StreamGate
@@ -50,6 +51,8 @@ _END_CODES = {
 }
 
 Context = grpc.aio.ServicerContext[bytes, bytes]
+# Latest prices of the named tickers (None: all) from elsewhere than the cache.
+Peek = Callable[[Sequence[str] | None], Awaitable[dict[str, CachedPrice]]]
 _R = TypeVar("_R")
 
 
@@ -92,8 +95,10 @@ class MarketDataService:
         candles: CandleBook | None = None,
         history: History | None = None,
         notes: Callable[[], str] | None = None,
+        peek: Peek | None = None,
     ) -> None:
         self._stats = stats if stats is not None else ServerStats()
+        self._peek = peek  # an edge's: latest prices its cache lacks, from the bus
         self._candles = candles
         self._history = history
         self._notes = notes
@@ -464,14 +469,20 @@ class MarketDataService:
                 request.page_size or self._limits.snapshot_page_size,
                 self._limits.snapshot_page_size,
             )
+            elsewhere = await self._peek(None) if self._peek is not None else None
             try:
-                page, token = read_page(self._cache, size, request.page_token)
+                page, token = read_page(self._cache, size, request.page_token, elsewhere)
             except ValueError as exc:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             return pb.GetSnapshotResponse(
                 prices=[e.snapshot_update() for e in page], next_page_token=token
             )
-        entries, results = read_snapshot(self._cache, self._source, request.tickers)
+        elsewhere = None
+        if self._peek is not None:
+            names = [symbols.normalize(t) for t in request.tickers]
+            missing = [t for t in names if symbols.is_valid(t) and self._cache.get(t) is None]
+            elsewhere = await self._peek(missing) if missing else None
+        entries, results = read_snapshot(self._cache, self._source, request.tickers, elsewhere)
         return pb.GetSnapshotResponse(
             prices=[e.snapshot_update() for e in entries], results=codec.ticker_results(results)
         )

@@ -48,8 +48,8 @@ class CachedPrice:
         self._snapshot: bytes | None = None
 
     @classmethod
-    def of(cls, update: pb.PriceUpdate) -> CachedPrice:
-        """An entry holding `update` as it is (any state)."""
+    def of(cls, update: pb.PriceUpdate, element: bytes | None = None) -> CachedPrice:
+        """An entry holding `update` as it is (any state), with its `element` if already encoded."""
         entry = cls.__new__(cls)
         entry.ticker = update.ticker
         entry.price = update.price
@@ -57,7 +57,7 @@ class CachedPrice:
         entry.quote = None
         entry._previous_price = update.previous_price
         entry._encoder = None
-        entry._element = update_element(update)
+        entry._element = update_element(update) if element is None else element
         entry._update = update
         entry._snapshot = None
         return entry

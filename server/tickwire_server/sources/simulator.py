@@ -163,6 +163,13 @@ class SimulatorSource(SteppingSource):
             self._unpublished.discard(ticker)
         return True
 
+    def resume(self, prices: dict[str, float]) -> None:
+        """Walk on from `prices` (a standby ingest taking over goes on from the leader's)."""
+        for ticker, price in prices.items():
+            if price > 0.0 and ticker in self._gbm:
+                self._gbm.set_price(ticker, price)
+                self._bars[ticker].update(price)
+
     def knows(self, ticker: str) -> bool:
         """Always True: the simulator can make up prices for any well-formed symbol."""
         return True
