@@ -328,13 +328,13 @@ class BusSource:
         if down >= self.outage_limit:
             status = SourceStatus(
                 ingest.source, ingest.market, SourceState.ERROR,
-                f"cut off from the bus for {down:.0f} s",
+                f"cut off from the bus for over {self.outage_limit:g} s",
             )  # fmt: skip
         elif down > 0.0 or silent >= self.stale_after:
             why = (
                 "bus connection lost"
                 if down > 0.0
-                else f"no word from the ingest for {silent:.0f} s"
+                else f"no word from the ingest for over {self.stale_after:g} s"
             )
             status = SourceStatus(ingest.source, ingest.market, SourceState.DEGRADED, why)
         else:
