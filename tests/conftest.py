@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 import grpc
 import pytest
 from fakes.scripted import ScriptedSource
+from natsserver import NatsServer
 from postgres import PostgresServer
 
 from tickwire.v1 import market_data_pb2_grpc as rpc
@@ -70,4 +71,11 @@ def stub(channel: grpc.aio.Channel) -> rpc.MarketDataStub:
 def postgres() -> Iterator[PostgresServer]:
     """A real PostgreSQL for the session (started on first use, stopped at the end)."""
     with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def nats() -> Iterator[NatsServer]:
+    """A real NATS server with JetStream on a free loopback port, for one test."""
+    with NatsServer() as server:
         yield server

@@ -1,0 +1,222 @@
+"""Scale-out on one machine: an ingest and edges in this process, joined by a real NATS server.
+
+The ingest serves a synthetic source on a manual clock, so every price is
+one a test pushed; the edges serve clients from what comes over the bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import pytest
+from helpers import eventually, eventually_async, health, price_reaches
+from natsserver import NatsServer
+from processes import spawned_server
+
+from tickwire import Client, PriceUpdate
+from tickwire.v1 import market_data_pb2 as pb
+from tickwire_server.testing import InProcessServer, serve_in_process
+
+SEEDS = {"AAPL": 190.0, "MSFT": 410.0, "NVDA": 120.0}
+QUICK = {
+    "port": 0,
+    "release_grace": 0.05,
+    "heartbeat_interval": 30.0,
+    "shutdown_grace": 0.5,
+    "interest_lease": 1.5,
+    "leader_lease": 1.0,
+    "bus_stale_after": 1.0,
+    "bus_outage_limit": 2.0,
+}
+
+
+@contextlib.asynccontextmanager
+async def ingest(
+    nats: NatsServer, name: str = "ingest-1", **overrides: Any
+) -> AsyncIterator[InProcessServer]:
+    options = {**QUICK, "role": "ingest", "bus_url": nats.url, "node_name": name, **overrides}
+    async with serve_in_process(SEEDS, **options) as server:
+        await eventually(lambda: server.server.bus is not None and server.server.bus.leader)
+        yield server
+
+
+@contextlib.asynccontextmanager
+async def edge(nats: NatsServer, name: str, **overrides: Any) -> AsyncIterator[InProcessServer]:
+    from tickwire_server.config import Settings
+
+    options = {**QUICK, "role": "edge", "bus_url": nats.url, "node_name": name, **overrides}
+    async with serve_in_process(settings=Settings(**options)) as server:
+        yield server
+
+
+async def take(subscription: Any, count: int, wait: float = 5.0) -> list[PriceUpdate]:
+    out: list[PriceUpdate] = []
+    async with asyncio.timeout(wait):
+        async for update in subscription:
+            out.append(update)
+            if len(out) >= count:
+                return out
+    raise AssertionError("the subscription ended")
+
+
+def seen(updates: list[PriceUpdate]) -> list[tuple[str, int, float]]:
+    return [(u.ticker, u.sequence, u.price) for u in updates]
+
+
+async def test_clients_of_two_edges_see_the_same_sequences(nats: NatsServer) -> None:
+    async with ingest(nats) as source, edge(nats, "edge-a") as a, edge(nats, "edge-b") as b:
+        async with Client(a.target) as ca, Client(b.target) as cb:
+            sa, sb = ca.subscribe("AAPL", "MSFT"), cb.subscribe("AAPL", "MSFT")
+            await sa.wait_connected()
+            await sb.wait_connected()
+            bus = source.server.bus
+            assert bus is not None
+            # Both edges' interest has reached the ingest before the prices go out.
+            await eventually(lambda: {"edge-a", "edge-b"} <= set(bus._edges))
+            await eventually(lambda: len(a.server.hub.upstream_tickers()) == 2)
+            first_a = await take(sa, 2)  # the snapshots (from the bucket)
+            first_b = await take(sb, 2)
+            assert sorted(seen(first_a)) == sorted(seen(first_b))
+            # Read as they come (the client's inbox keeps only the latest of a ticker).
+            reading = [asyncio.create_task(take(s, 40)) for s in (sa, sb)]
+            pushed = []
+            for i in range(20):
+                pushed.append(source.push({"AAPL": 190.0 + i, "MSFT": 410.0 - i}))
+                await asyncio.sleep(0.01)
+            got_a, got_b = await asyncio.gather(*reading)
+            assert seen(got_a) == seen(got_b)
+            assert [u.sequence for u in got_a if u.ticker == "AAPL"] == [p["AAPL"] for p in pushed]
+            assert all(u.state == pb.DATA_STATE_LIVE for u in got_a)
+
+
+async def test_a_ticker_is_held_upstream_while_any_edge_wants_it(nats: NatsServer) -> None:
+    async with ingest(nats) as source, edge(nats, "edge-a") as a, edge(nats, "edge-b") as b:
+        hub = source.server.hub
+        async with Client(a.target) as ca, Client(b.target) as cb:
+            sa, sb = ca.subscribe("ZZZ"), cb.subscribe("ZZZ")
+            await sa.wait_connected()
+            await sb.wait_connected()
+            await eventually(lambda: hub.is_upstream("ZZZ"))
+            await sa.remove("ZZZ")
+            await eventually(lambda: "ZZZ" not in a.server.hub.upstream_tickers())
+            await asyncio.sleep(0.3)  # the ingest heard edge-a let go, and keeps it for edge-b
+            assert hub.is_upstream("ZZZ")
+            await sb.remove("ZZZ")
+            await eventually(lambda: not hub.is_upstream("ZZZ"))
+
+
+async def test_a_killed_edge_is_released_after_its_lease(nats: NatsServer) -> None:
+    async with ingest(nats) as source:
+        hub = source.server.hub
+        args = ("--role", "edge", "--bus-url", nats.url, "--interest-lease", "1.5")
+        async with spawned_server(*args) as process, Client(process.target) as client:
+            sub = client.subscribe("ZZZ")
+            await sub.wait_connected()
+            await eventually(lambda: hub.is_upstream("ZZZ"))
+            process.process.kill()  # no goodbye: the lease runs out
+            await process.process.wait()
+            await asyncio.sleep(0.5)
+            assert hub.is_upstream("ZZZ")  # still within the lease
+            await eventually(lambda: not hub.is_upstream("ZZZ"), wait=5.0)
+
+
+async def test_snapshots_on_an_edge_come_from_the_bucket(nats: NatsServer) -> None:
+    async with ingest(nats) as source, edge(nats, "edge-a") as a:
+        source.push({"NVDA": 121.5})
+        bus = source.server.bus
+        assert bus is not None
+        await eventually(lambda: bus.published >= 1)
+        async with Client(a.target) as client:
+            # No client of this edge watches NVDA: the price comes from the bucket.
+            async def has_price() -> bool:
+                got = await client.snapshot("NVDA")
+                return "NVDA" in got and got["NVDA"].price == 121.5
+
+            await eventually_async(has_price)
+            got = await client.snapshot("NVDA")
+            assert got["NVDA"].state == pb.DATA_STATE_SNAPSHOT
+            sub = client.subscribe("NVDA")
+            first = await take(sub, 1)
+            assert (first[0].price, first[0].state) == (121.5, pb.DATA_STATE_SNAPSHOT)
+            sequence = first[0].sequence
+            source.push({"NVDA": 122.0})
+            nxt = await take(sub, 1)
+            assert (nxt[0].price, nxt[0].sequence) == (122.0, sequence + 1)
+
+
+async def test_control_calls_on_an_edge_reach_the_ingest(nats: NatsServer) -> None:
+    from tickwire.v1 import scenario_pb2 as spb
+    from tickwire.v1 import scenario_pb2_grpc as srpc
+
+    async with ingest(nats) as source, edge(nats, "edge-a") as a:
+        async with Client(a.target) as client, grpc.aio.insecure_channel(a.target) as channel:
+            sub = client.subscribe("AAPL")
+            await take(sub, 1)
+            control = srpc.ScenarioControlStub(channel)
+            await control.PushPrice(spb.PushPriceRequest(ticker="AAPL", price=201.25))
+            got = await take(sub, 1)
+            assert got[0].price == 201.25
+            assert source.server.cache.get("AAPL").price == 201.25  # type: ignore[union-attr]
+            # The ingest's own errors come back as they are.
+            with pytest.raises(grpc.aio.AioRpcError) as failed:
+                await control.PushPrice(spb.PushPriceRequest(ticker="AAPL", price=-1.0))
+            assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "price" in (failed.value.details() or "")
+
+
+async def test_an_edge_with_no_leader_marks_prices_stale_and_recovers(nats: NatsServer) -> None:
+    async with edge(nats, "edge-a") as a, Client(a.target) as client:
+        async with ingest(nats) as first:
+            sub = client.subscribe("AAPL")
+            await take(sub, 1)
+            first.push({"AAPL": 191.0})
+            live = await take(sub, 1)
+        # The ingest stopped (and handed over the lead to nobody): prices go stale.
+        stale = await take(sub, 1, wait=5.0)
+        assert (stale[0].state, stale[0].sequence) == (pb.DATA_STATE_STALE, live[0].sequence)
+        status = await client.market_status()
+        assert status.source_state == pb.SOURCE_STATE_DEGRADED
+        async with ingest(nats, "ingest-2") as second:
+            # The new leader went on from the bucket: its numbers follow the old ones.
+            # (The source's own first price comes first: a synthetic source opens at its seeds.)
+            second.push({"AAPL": 192.0})
+            back = await price_reaches(sub, "AAPL", 192.0)
+            numbers = [u.sequence for u in back]
+            assert numbers == list(range(live[0].sequence + 1, live[0].sequence + 1 + len(back)))
+            assert all(u.state == pb.DATA_STATE_LIVE for u in back)
+
+
+async def test_an_edge_cut_off_from_nats_stops_serving_and_comes_back(nats: NatsServer) -> None:
+    async with ingest(nats) as source, edge(nats, "edge-a") as a:
+        async with grpc.aio.insecure_channel(a.target) as channel:
+            await eventually_async(lambda: _serving(channel))
+            nats.kill()
+            await eventually_async(lambda: _not_serving(channel), wait=10.0)
+            nats.start()
+            await eventually_async(lambda: _serving(channel), wait=15.0)
+            async with Client(a.target) as client:
+                sub = client.subscribe("AAPL")
+                await take(sub, 1, wait=5.0)
+                source.push({"AAPL": 188.0})
+
+                async def arrived() -> bool:
+                    update = await take(sub, 1)
+                    return update[0].price == 188.0
+
+                await eventually_async(arrived, wait=10.0)
+
+
+async def _serving(channel: grpc.aio.Channel) -> bool:
+    from grpc_health.v1 import health_pb2
+
+    return await health(channel) == health_pb2.HealthCheckResponse.SERVING
+
+
+async def _not_serving(channel: grpc.aio.Channel) -> bool:
+    from grpc_health.v1 import health_pb2
+
+    return await health(channel) == health_pb2.HealthCheckResponse.NOT_SERVING
