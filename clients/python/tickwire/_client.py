@@ -13,7 +13,7 @@ from tickwire import _convert
 from tickwire._candles import CandleSubscription, aware, interval_info, windows
 from tickwire._errors import ClosedError, RpcError
 from tickwire._subscription import Subscription
-from tickwire._types import Backoff, HasTarget, StateCallback, StreamOptions, target_of
+from tickwire._types import Backoff, StateCallback, StreamOptions, Target, target_of
 from tickwire.v1 import candles_pb2 as cpb
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import market_data_pb2_grpc as rpc
@@ -36,6 +36,9 @@ class Client:
     Args:
         target: "host:port" or "unix:/path"; anything with a `target`
             attribute (such as a `tickwire_server.testing` server) works too.
+            Several servers of one cluster (its edges) are a list of
+            "IP:PORT" or those joined by commas: calls are spread round
+            robin, and a stream whose server dies reconnects to another.
         token: a bearer token sent as `authorization` metadata, or a function
             (plain or async) returning a fresh one: it is called for every
             call and every stream (re)opened, so a stream ended UNAUTHENTICATED
@@ -66,7 +69,7 @@ class Client:
 
     def __init__(
         self,
-        target: str | HasTarget = _convert.DEFAULT_TARGET,
+        target: Target = _convert.DEFAULT_TARGET,
         *,
         token: _convert.TokenSource = None,
         tls: bool = False,

@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 
 from tickwire._errors import SubscriptionError
-from tickwire._types import TickerResult
+from tickwire._types import TickerResult, is_address_list
 from tickwire.v1 import market_data_pb2 as pb
 
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -101,7 +101,9 @@ def _dial(
     max_message_bytes: int,
 ) -> Any:
     """A channel from `module` (grpc or grpc.aio, which have the same two constructors)."""
-    options = channel_options(max_message_bytes)
+    options: list[tuple[str, int | str]] = [*channel_options(max_message_bytes)]
+    if is_address_list(target):  # several servers: spread calls, leave a dead one
+        options.append(("grpc.lb_policy_name", "round_robin"))
     if not tls:
         return module.insecure_channel(target, options=options)
     creds = credentials(root_certificates, certificate_chain, private_key)

@@ -13,7 +13,7 @@ from google.protobuf.message import Message
 
 from tickwire import _convert
 from tickwire._errors import ClosedError, RpcError
-from tickwire._types import HasTarget, target_of
+from tickwire._types import Target, target_of
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import scenario_pb2 as spb
 from tickwire.v1 import scenario_pb2_grpc as srpc
@@ -114,7 +114,7 @@ class ScenarioClient:
 
     def __init__(
         self,
-        target: str | HasTarget = _convert.DEFAULT_TARGET,
+        target: Target = _convert.DEFAULT_TARGET,
         *,
         token: _convert.TokenSource = None,
         tls: bool = False,
@@ -269,7 +269,7 @@ class SyncScenarioClient:
 
     def __init__(
         self,
-        target: str | HasTarget = _convert.DEFAULT_TARGET,
+        target: Target = _convert.DEFAULT_TARGET,
         *,
         token: str | Callable[[], str] | None = None,
         tls: bool = False,

@@ -17,7 +17,7 @@ from tickwire import _convert
 from tickwire._client import Client
 from tickwire._errors import ClosedError, RpcError
 from tickwire._subscription import Subscription
-from tickwire._types import Backoff, HasTarget, StateCallback, target_of
+from tickwire._types import Backoff, StateCallback, Target, target_of
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import market_data_pb2_grpc as rpc
 
@@ -44,7 +44,7 @@ class SyncClient:
 
     def __init__(
         self,
-        target: str | HasTarget = _convert.DEFAULT_TARGET,
+        target: Target = _convert.DEFAULT_TARGET,
         *,
         token: _convert.TokenSource = None,
         tls: bool = False,

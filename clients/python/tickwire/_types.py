@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
+import ipaddress
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -64,9 +65,63 @@ class HasTarget(Protocol):
     def target(self) -> str: ...
 
 
-def target_of(target: str | HasTarget) -> str:
-    """The address string of a target."""
-    return target if isinstance(target, str) else target.target
+Target = str | HasTarget | Sequence[str]
+
+
+def target_of(target: Target) -> str:
+    """The address string of a target.
+
+    Several servers that serve the same prices (the edges of a cluster) are
+    one target: a list of "HOST:PORT", or those joined by commas. They
+    become gRPC's own address list ("ipv4:A:P,B:Q"), which the channel
+    balances round robin and leaves when one stops answering: a stream cut
+    by a dead server reconnects to another.
+
+    Raises:
+        ValueError: a target of a list is not an IP address (or localhost) and a port.
+    """
+    if isinstance(target, str):
+        parts = [p.strip() for p in target.split(",") if p.strip()]
+        if len(parts) <= 1:
+            return target
+    elif isinstance(target, Sequence):
+        parts = [str(p).strip() for p in target]
+        if not parts:
+            raise ValueError("an empty list of targets")
+        if len(parts) == 1:
+            return parts[0]
+    else:
+        return target.target
+    return _address_list(parts)
+
+
+def _address_list(parts: list[str]) -> str:
+    families: set[int] = set()
+    out: list[str] = []
+    for part in parts:
+        host, sep, port = part.rpartition(":")
+        host = host.strip("[]")
+        if not sep or not port.isdigit() or not host:
+            raise ValueError(f"target {part!r} of a list: write HOST:PORT")
+        if host == "localhost":
+            host = "127.0.0.1"
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(
+                f"target {part!r} of a list: give IP addresses (a name with several addresses "
+                "is one target: dns:///NAME:PORT)"
+            ) from None
+        families.add(ip.version)
+        out.append(f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}")
+    if len(families) > 1:
+        raise ValueError("a list of targets is all IPv4 or all IPv6")
+    return f"ipv{families.pop()}:{','.join(out)}"
+
+
+def is_address_list(target: str) -> bool:
+    """True for a target `target_of` made of several servers."""
+    return target.startswith(("ipv4:", "ipv6:")) and "," in target
 
 
 class ConnectionState(enum.Enum):
