@@ -2,6 +2,7 @@
 
 export { TickwireClient, type ClientOptions, type Token } from "./client.js";
 export { ScenarioClient } from "./scenario.js";
+export { failover } from "./failover.js";
 export { Subscription, type StreamKind, type SubscribeOptions } from "./subscription.js";
 export { ClosedError, SubscriptionError } from "./errors.js";
 export { INTERVALS, intervalInfo, type IntervalInfo } from "./candles.js";

@@ -130,6 +130,33 @@ export async function startTickwire(
   return Object.assign(child, { target: `${match[1]}:${match[2]}`, port: Number(match[2]) });
 }
 
+export interface Nats extends Child {
+  /** nats://127.0.0.1:PORT */
+  readonly url: string;
+  /** Where its JetStream store is (removed by `stop`). */
+  readonly folder: string;
+}
+
+/** Start Debian's nats-server with JetStream on a free loopback port (make installs it). */
+export async function startNats(options: { echo?: boolean } = {}): Promise<Nats> {
+  const port = await freePort();
+  const folder = await mkdtemp(join(tmpdir(), "tickwire-nats-"));
+  const process = spawn("nats-server", ["-js", "-sd", folder, "-a", "127.0.0.1", "-p", String(port)], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const child = new Child("nats-server", process, options.echo);
+  await child.waitFor(/Server is ready/);
+  const stop = child.stop.bind(child);
+  return Object.assign(child, {
+    url: `nats://127.0.0.1:${port}`,
+    folder,
+    stop: async () => {
+      await stop();
+      await rm(folder, { recursive: true, force: true });
+    },
+  });
+}
+
 export interface EnvoyPorts {
   /** Where browsers connect (grpc-web and the page). */
   listen: number;
