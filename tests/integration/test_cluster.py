@@ -254,3 +254,49 @@ async def test_a_client_of_a_killed_edge_goes_on_at_another(nats: NatsServer) ->
         live = [u.sequence for u in before + after if u.state == pb.DATA_STATE_LIVE]
         assert len(live) == len(set(live))
         assert after[-1].sequence == source.server.cache.get("AAPL").sequence  # type: ignore[union-attr]
+
+
+async def test_the_standby_takes_over_a_killed_leader_within_the_lease(nats: NatsServer) -> None:
+    lease = 2.0
+    args = ("--role", "ingest", "--bus-url", nats.url, "--leader-lease", str(lease))
+    async with (
+        edge(nats, "edge-a", bus_stale_after=0.5) as a,
+        spawned_server(*args, "--node-name", "ingest-1", "--interval", "0.05") as first,
+        Client(a.target) as client,
+    ):
+        changes = StateLog()
+        sub = client.subscribe("AAPL", on_state=changes)
+        await take(sub, 1)
+        await until_live(sub)
+        async with spawned_server(*args, "--node-name", "ingest-2", "--interval", "0.05"):
+            await asyncio.sleep(0.5)  # the standby follows the leader's prices
+            before = await until_live(sub)
+            first.process.kill()
+            killed = asyncio.get_running_loop().time()
+            await first.process.wait()
+            updates = [before]
+            async with asyncio.timeout(lease + 5):
+                async for update in sub:
+                    updates.append(update)
+                    if update.state == pb.DATA_STATE_STALE:
+                        stale = update
+                    elif len(updates) > 2 and updates[-2].state == pb.DATA_STATE_STALE:
+                        back = update
+                        break
+            took = asyncio.get_running_loop().time() - killed
+    assert stale.sequence == updates[-3].sequence  # stale flags the last price, same number
+    assert back.state == pb.DATA_STATE_LIVE and back.sequence == stale.sequence + 1
+    assert took < lease + 1.0, f"live again {took:.2f} s after the kill"
+    print(f"live again {took:.2f} s after the leader was killed (lease {lease:g} s)")
+    numbers = [u.sequence for u in updates]
+    assert numbers == sorted(numbers)
+    states = [c.state for c in changes.changes]
+    assert ConnectionState.RECONNECTING not in states, states  # the client never reconnected
+
+
+async def until_live(sub: Any) -> PriceUpdate:
+    async with asyncio.timeout(10):
+        async for update in sub:
+            if update.state == pb.DATA_STATE_LIVE:
+                return update  # type: ignore[no-any-return]
+    raise AssertionError("the subscription ended")
