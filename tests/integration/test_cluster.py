@@ -298,5 +298,5 @@ async def until_live(sub: Any) -> PriceUpdate:
     async with asyncio.timeout(10):
         async for update in sub:
             if update.state == pb.DATA_STATE_LIVE:
-                return update  # type: ignore[no-any-return]
+                return update
     raise AssertionError("the subscription ended")
