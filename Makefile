@@ -11,7 +11,7 @@ GEN    := clients/python
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: postgresql nats-server help install lock lock-check proto proto-check lint buf-lint typecheck test test-python test-typescript soak check run web contract-release clean bench bench-quick
+.PHONY: postgresql nats-server cluster help install lock lock-check proto proto-check lint buf-lint typecheck test test-python test-typescript soak check run web contract-release clean bench bench-quick
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -118,6 +118,9 @@ check: lint typecheck proto-check lock-check test ## lint + typecheck + proto-ch
 
 run: $(VENV)/.installed ## Serve the simulator on 127.0.0.1:50051, metrics on :9464 (ARGS="--port 6000")
 	$(VENV)/bin/tickwire-server --metrics-port 9464 $(ARGS)
+
+cluster: install nats-server ## NATS, two ingests, two edges and Envoy on 127.0.0.1:8090, until Ctrl+C (ARGS="-- --source synthetic")
+	$(PY) deploy/cluster.py $(ARGS)
 
 web: install ## Serve the live page on http://127.0.0.1:8080 (tickwire + Envoy grpc-web + the page; ARGS as for run, WEB_ARGS="--origin URL")
 	cd $(TS) && npm run --silent build && npm run --silent web:build
