@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.proc import Procs
+from bench.proc import Proc, Procs
 
 GRPC_SERVERS = {
     "tickwire": "bench.target",
@@ -48,6 +48,12 @@ class Load:
     client_nice: int = 0
     slow_streams: int = 0
     slow_pause: float = 0.0
+    # 0: one standalone server. N: a cluster of NATS, an ingest running the
+    # feed and N edges, the client processes spread over the edges.
+    edges: int = 0
+    bus_shards: int = 16
+    # The first this many tickers are all the clients ask for (None: all of them).
+    client_universe: int | None = None
 
 
 @dataclass
@@ -69,6 +75,7 @@ class Outcome:
     statuses: dict[str, int]
     slow: dict[str, Any]
     accepted_per_s: float = 0.0  # updates the server accepted (when it serves metrics)
+    cpu_by_process: dict[str, float] = field(default_factory=dict)  # cores, in a cluster
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -93,18 +100,37 @@ def run_load(load: Load) -> Outcome:
     module = GRPC_SERVERS[load.design]
     kind = "sse" if load.design == "sse" else "grpc"
     with Procs() as procs, tempfile.TemporaryDirectory(prefix="tickwire-bench-") as tmp:
-        server = procs.start(
-            module,
-            "--tickers", load.tickers,
-            "--hz", load.hz,
-            "--max-seconds", load.seconds + load.connect_timeout + 60,
-            *load.server_args,
-            name=load.design,
-            **load.server_env,
-        )  # fmt: skip
-        ready = server.expect("ready", 30)
-        target, metrics_port = ready["target"], ready.get("metrics_port")
-        rss_before = server.rss()
+        life = load.seconds + load.connect_timeout + 60
+        common = ["--tickers", load.tickers, "--hz", load.hz, "--max-seconds", life]
+        servers: list[Proc] = []
+        env = dict(load.server_env)
+        if load.edges:
+            bus = _start_nats(procs, tmp)
+            servers.append(bus[0])
+            env |= {"BENCH_BUS_URL": bus[1], "BENCH_BUS_SHARDS": str(load.bus_shards)}
+            ingest = procs.start(
+                module, *common, *load.server_args, name="ingest",
+                **env, BENCH_ROLE="ingest", BENCH_NODE="ingest",
+            )  # fmt: skip
+            ingest.expect("ready", 30)
+            servers.append(ingest)
+        targets = []
+        for n in range(max(1, load.edges)):
+            role = {"BENCH_ROLE": "edge", "BENCH_NODE": f"edge-{n}"} if load.edges else {}
+            server = procs.start(
+                module, *common, *load.server_args, name=f"edge-{n}" if load.edges else load.design,
+                **env, **role,
+            )  # fmt: skip
+            ready = server.expect("ready", 30)
+            targets.append(ready["target"])
+            servers.append(server)
+        metrics_port = None if load.edges else ready.get("metrics_port")
+        serving = servers[-len(targets) :]  # the processes holding the streams
+
+        def rss() -> int:
+            return sum(s.rss() for s in serving)
+
+        rss_before = rss()
         clients = []
         opening = time.monotonic()
         specs = _split(load.streams, load.client_procs)
@@ -114,10 +140,11 @@ def run_load(load: Load) -> Outcome:
             slow = first >= load.streams
             samples = os.path.join(tmp, f"samples-{n}.f32")
             args: list[object] = [
-                kind, "--target", target,
+                kind, "--target", targets[n % len(targets)],
                 "--streams", count, "--first-stream", first,
                 "--streams-per-channel", load.streams_per_channel,
-                "--universe", load.tickers, "--per-stream", load.per_stream,
+                "--universe", load.client_universe or load.tickers,
+                "--per-stream", load.per_stream,
                 "--deadline", load.seconds + load.connect_timeout + 30,
             ]  # fmt: skip
             if slow:
@@ -131,18 +158,23 @@ def run_load(load: Load) -> Outcome:
         for client, _ in clients:
             client.expect("connected", load.connect_timeout)
         connect_seconds = time.monotonic() - opening
-        rss_connected = server.rss()
+        rss_connected = rss()
         start = time.time_ns() + int(load.settle * 1e9)
         end = start + int(load.seconds * 1e9)
         for client, _ in clients:
             client.send(f"{start} {end}")
         time.sleep(max(0.0, (start - time.time_ns()) / 1e9))
-        cpu0, t0 = server.cpu_seconds(), time.monotonic()
+        cpus0, t0 = [s.cpu_seconds() for s in servers], time.monotonic()
         accepted0 = _accepted(metrics_port)
         time.sleep(max(0.0, (end - time.time_ns()) / 1e9))
-        cpu1, t1 = server.cpu_seconds(), time.monotonic()
+        cpus1, t1 = [s.cpu_seconds() for s in servers], time.monotonic()
+        cpu0, cpu1 = sum(cpus0), sum(cpus1)
+        by_process = {
+            s.name: round((b - a) / (t1 - t0), 3)
+            for s, a, b in zip(servers, cpus0, cpus1, strict=True)
+        }
         accepted1 = _accepted(metrics_port)
-        rss_after = server.rss()
+        rss_after = rss()
         wait = load.slow_pause + 30 if load.slow_streams else 30
         results = [c.expect("result", wait) for c, _ in clients]
         healthy = results[: len(results) - (1 if load.slow_streams else 0)]
@@ -170,7 +202,32 @@ def run_load(load: Load) -> Outcome:
         statuses=statuses,
         slow=results[-1] if load.slow_streams else {},
         accepted_per_s=round((accepted1 - accepted0) / (t1 - t0)),
+        cpu_by_process=by_process if load.edges else {},
     )
+
+
+def _start_nats(procs: Procs, tmp: str) -> tuple[Proc, str]:
+    """Debian's nats-server with JetStream on a free port; the process and its URL."""
+    import shutil
+    import socket
+
+    binary = shutil.which("nats-server")
+    if binary is None:
+        raise RuntimeError("nats-server is not installed (make installs Debian's package)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    bus = procs.command(
+        binary, "-js", "-sd", os.path.join(tmp, "js"), "-a", "127.0.0.1", "-p", port, name="nats"
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return bus, f"nats://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("nats-server did not start")
 
 
 def _accepted(port: int | None) -> float:

@@ -6,6 +6,9 @@ With BENCH_SOURCE=synthetic it serves the synthetic source over the same
 universe, bursting every ticker at BENCH_BURST_HZ; with BENCH_SOURCE=simulator
 the simulator, stepping BENCH_BURST_HZ times a second. Either way metrics
 are served, and the ready line names their port (accepted updates are read there).
+With BENCH_ROLE=ingest it runs the feed as a cluster's ingest, publishing to
+BENCH_BUS_URL on BENCH_BUS_SHARDS subjects; with BENCH_ROLE=edge it serves
+what comes from there.
 """
 
 from __future__ import annotations
@@ -80,7 +83,12 @@ async def serve(args: ServeArgs) -> None:
     secret = os.environ.get("BENCH_JWT_SECRET")  # the auth scenario: every stream's own token
     kind = os.environ.get("BENCH_SOURCE", "")  # the synthetic scenario
     burst_hz = float(os.environ.get("BENCH_BURST_HZ", "100"))
+    role = os.environ.get("BENCH_ROLE", "standalone")
     settings = Settings(
+        role=role,
+        bus_url=os.environ.get("BENCH_BUS_URL", "nats://127.0.0.1:4222"),
+        bus_shards=int(os.environ.get("BENCH_BUS_SHARDS", "16")),
+        node_name=os.environ.get("BENCH_NODE", ""),
         host=args.host,
         port=args.port,
         max_lag=args.max_lag,
@@ -95,7 +103,8 @@ async def serve(args: ServeArgs) -> None:
         candles=not os.environ.get("BENCH_NO_CANDLES"),
         history_url=os.environ.get("BENCH_HISTORY_URL", "none"),
     )
-    async with TickwireServer(settings, source=_source(kind, args)) as server:
+    source = None if role == "edge" else _source(kind, args)  # an edge's comes from the bus
+    async with TickwireServer(settings, source=source) as server:
         if not os.environ.get("BENCH_DEFAULT_GC"):  # lever off: Python's default collector
             app.tune_gc()  # as tickwire-server does
         if kind == "synthetic" and server.controls is not None:

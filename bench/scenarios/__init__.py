@@ -13,6 +13,7 @@ from bench.scenarios import (
     auth,
     browser,
     candles,
+    cluster,
     fanout,
     latency,
     metrics,
@@ -35,4 +36,5 @@ SCENARIOS: dict[str, Scenario] = {
     "synthetic": synthetic.run,
     "browser": browser.run,
     "candles": candles.run,
+    "cluster": cluster.run,
 }

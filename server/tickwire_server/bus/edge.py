@@ -87,6 +87,7 @@ class BusSource:
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._fixed: list[Subscription] = []
+        self._arrived: list[CachedPrice] = []  # live prices read this loop turn
 
     # PriceSource --------------------------------------------------------------
 
@@ -249,8 +250,22 @@ class BusSource:
             return
         wanted = self._wanted
         mine = [e for e in entries if e.ticker in wanted]
-        if mine and self._sink is not None:
+        if not mine or self._sink is None:
+            return
+        if snapshot:
             self._sink.accept(mine, snapshot)
+            return
+        # The shards of one source batch arrive as several messages, read in
+        # one go: they reach the hub as one batch, so each stream gets one
+        # offer (and one frame) for them, as on a standalone server.
+        if not self._arrived:
+            asyncio.get_running_loop().call_soon(self._hand_over)
+        self._arrived.extend(mine)
+
+    def _hand_over(self) -> None:
+        arrived, self._arrived = self._arrived, []
+        if arrived and self._sink is not None:
+            self._sink.accept(arrived)
 
     # Keeping up ------------------------------------------------------------------
 
