@@ -132,7 +132,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed requirements/bench.in
 	touch $@
 
 # The browser scenario's readers are the TypeScript client, built to clients/typescript/dist.
-bench: $(VENV)/.installed-bench $(NPM_TS) ## Benchmark tickwire against its peers (< 10 min); ARGS="--only fanout"
+bench: $(VENV)/.installed-bench $(NPM_TS) nats-server ## Benchmark tickwire against its peers (< 15 min); ARGS="--only fanout"
 	cd $(TS) && npm run --silent build
 	$(PY) -m bench $(ARGS)
 
