@@ -17,7 +17,7 @@ from helpers import StateLog, eventually, eventually_async, health, price_reache
 from natsserver import NatsServer
 from processes import spawned_server
 
-from tickwire import Client, ConnectionState, PriceUpdate
+from tickwire import Client, ConnectionState, PriceUpdate, RpcError
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire_server.bus.ingest import _Edge
 from tickwire_server.subscriber import Subscriber
@@ -300,3 +300,31 @@ async def until_live(sub: Any) -> PriceUpdate:
             if update.state == pb.DATA_STATE_LIVE:
                 return update
     raise AssertionError("the subscription ended")
+
+
+async def test_auth_and_limits_hold_on_an_edge(nats: NatsServer) -> None:
+    from tickwire.v1 import scenario_pb2 as spb
+    from tickwire.v1 import scenario_pb2_grpc as srpc
+
+    async with (
+        ingest(nats) as source,
+        edge(nats, "edge-a", auth="jwt", jwt_secret="s" * 40, max_tickers_per_stream=2) as a,
+    ):
+        async with Client(a.target) as anonymous:
+            with pytest.raises(RpcError) as unknown:
+                await anonymous.snapshot("AAPL")
+            assert unknown.value.code == "UNAUTHENTICATED"
+        reader, admin = a.token("reader", roles=["read"]), a.token("ops", roles=["admin"])
+        async with Client(a.target, token=reader) as client:
+            sub = client.subscribe("AAPL", "MSFT", "NVDA")
+            await sub.wait_connected()
+            assert sub.rejected.keys() == {"NVDA"}  # the stream's cap of 2, as standalone
+            assert sub.rejected["NVDA"].message == "a stream may hold at most 2 tickers"
+        async with grpc.aio.insecure_channel(a.target) as channel:
+            control = srpc.ScenarioControlStub(channel)
+            push = spb.PushPriceRequest(ticker="AAPL", price=199.0)
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await control.PushPrice(push, metadata=(("authorization", f"Bearer {reader}"),))
+            assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            await control.PushPrice(push, metadata=(("authorization", f"Bearer {admin}"),))
+        assert source.server.cache.get("AAPL").price == 199.0  # type: ignore[union-attr]
