@@ -29,6 +29,7 @@ from tickwire_server.bus import (
     Shards,
     node_key,
 )
+from tickwire_server.bus.candles import CandleRelay, EdgeCandles
 from tickwire_server.cache import PriceCache
 from tickwire_server.candles import (
     CandleBook,
@@ -104,6 +105,12 @@ class TickwireServer:
                 outage_limit=settings.bus_outage_limit,
             )
         self.source = source if source is not None else build_source(settings)
+        # An edge's live candles come from the leader's book.
+        self.edge_candles = (
+            EdgeCandles(self.link, self.node, settings.interest_lease)
+            if self.link is not None and self.role == "edge" and settings.candles
+            else None
+        )
         self.cache = PriceCache()
         self.stats = ServerStats()
         self.hub = Hub(
@@ -181,7 +188,7 @@ class TickwireServer:
             limits,
             self.stats,
             gate=self.gate,
-            candles=self.candles,
+            candles=self.candles if self.candles is not None else self.edge_candles,
             history=self.history,
             notes=self._notes,
             peek=self.source.peek if isinstance(self.source, BusSource) else None,
@@ -205,6 +212,9 @@ class TickwireServer:
                 interest_lease=s.interest_lease,
                 handlers=handlers,
                 start_source=self._start_source,
+                relay=CandleRelay(self.link, self.candles, s.interest_lease)
+                if self.candles is not None
+                else None,
             )
             self._health = add_maintenance_services(server)
         else:
@@ -238,6 +248,8 @@ class TickwireServer:
             self.warmup = asyncio.create_task(self._load_sessions(), name="sessions")
             self.candles.start()
         self._sink = LoopSink(self.hub)
+        if self.edge_candles is not None:
+            self.edge_candles.start()
         try:
             if self.bus is not None:
                 await self.bus.start()  # the source starts once this ingest leads
@@ -283,6 +295,8 @@ class TickwireServer:
             await self._service.connections.close()
         if self.bus is not None:
             await self.bus.stop()
+        if self.edge_candles is not None:
+            await self.edge_candles.stop()
         await self.source.stop()
         await self._stop_candles()
         if self._flusher is not None:

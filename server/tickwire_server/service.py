@@ -19,7 +19,7 @@ from tickwire_server.audit import StreamLog
 from tickwire_server.auth import current_principal
 from tickwire_server.cache import PriceCache
 from tickwire_server.candles import query as candle_query
-from tickwire_server.candles.book import CandleBook
+from tickwire_server.candles.book import CandleWatch
 from tickwire_server.candles.history import History
 from tickwire_server.candles.intervals import INTERVALS, Interval, UnknownInterval, interval
 from tickwire_server.codec import CachedPrice
@@ -92,7 +92,7 @@ class MarketDataService:
         limits: StreamLimits,
         stats: ServerStats | None = None,
         gate: StreamGate | None = None,
-        candles: CandleBook | None = None,
+        candles: CandleWatch | None = None,
         history: History | None = None,
         notes: Callable[[], str] | None = None,
         peek: Peek | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Set
 
 from tickwire_server import symbols
-from tickwire_server.candles.book import CandleBook
+from tickwire_server.candles.book import CandleWatch
 from tickwire_server.candles.intervals import Interval
 from tickwire_server.domain import TickerResult, TickerStatus
 from tickwire_server.hub import Hub
@@ -33,7 +33,7 @@ class StreamSession:
         *,
         max_tickers: int,
         bucket: TokenBucket | None = None,
-        candles: CandleBook | None = None,
+        candles: CandleWatch | None = None,
     ) -> None:
         self.hub = hub
         self.candles = candles

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -328,3 +329,42 @@ async def test_auth_and_limits_hold_on_an_edge(nats: NatsServer) -> None:
             assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
             await control.PushPrice(push, metadata=(("authorization", f"Bearer {admin}"),))
         assert source.server.cache.get("AAPL").price == 199.0  # type: ignore[union-attr]
+
+
+async def test_live_candles_on_an_edge_come_from_the_leaders_book(nats: NatsServer) -> None:
+    from tickwire_server.candles.intervals import BY_NAME, NS
+    from tickwire_server.domain import Quote
+
+    minute, one = 60 * NS, BY_NAME["1m"]
+    async with ingest(nats) as source, edge(nats, "edge-a") as a, Client(a.target) as client:
+        book = source.server.candles
+        assert book is not None
+        now = source.controls.source.clock.now_ns()
+        t0 = now - now % minute + minute
+        source.push([Quote("NEWCO", 10.0, t0)])
+        every = client.subscribe_candles("NEWCO", interval="1m")
+        closed = client.subscribe_candles("NEWCO", interval="1m", closed_only=True)
+        first = await asyncio.wait_for(anext(every), 10)
+        assert (first.ticker, first.close, first.complete) == ("NEWCO", 10.0, False)
+        source.push([Quote("NEWCO", 12.0, t0 + 30 * NS)])
+        async with asyncio.timeout(10):
+            moved = await anext(every)
+            while moved.close != 12.0:
+                moved = await anext(every)
+        forming = book.forming("NEWCO", one)
+        assert forming is not None
+        assert (moved.high, moved.volume, moved.transactions) == (12.0, forming.volume, 2)
+        source.push([Quote("NEWCO", 11.0, t0 + minute)])  # the minute closes
+        async with asyncio.timeout(10):
+            done = await anext(closed)  # the only bar a closed-only stream gets
+        assert (done.open, done.high, done.close, done.volume) == (10.0, 12.0, 12.0, forming.volume)
+        assert done.complete and done.start.ToNanoseconds() == t0
+        async with asyncio.timeout(10):
+            bar = await anext(every)
+            while not bar.complete:
+                bar = await anext(every)
+        assert bar == done  # the same bar on both streams
+        # History lives with the ingest: GetCandles is answered there.
+        start, end = (dt.datetime.fromtimestamp(t / NS, dt.UTC) for t in (t0, t0 + 2 * minute))
+        got = await client.candles("NEWCO", "1m", start, end)  # (the source's clock is ahead)
+        assert [(b.close, b.complete) for b in got] == [(12.0, True), (11.0, False)]

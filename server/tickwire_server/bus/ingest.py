@@ -21,9 +21,11 @@ import grpc
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from tickwire.v1 import candles_pb2 as cpb
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire_server import codec
 from tickwire_server.bus import wire
+from tickwire_server.bus.candles import CandleRelay
 from tickwire_server.bus.leader import Leadership
 from tickwire_server.bus.link import Link
 from tickwire_server.cache import PriceCache
@@ -71,6 +73,7 @@ class IngestBus:
         interest_lease: float,
         handlers: Sequence[grpc.GenericRpcHandler[Any, Any]],
         start_source: Callable[[], Awaitable[None]],
+        relay: CandleRelay | None = None,
     ) -> None:
         self.link = link
         self.hub = hub
@@ -81,6 +84,7 @@ class IngestBus:
         self.leadership = Leadership(link, name, lease, self._gained, self._lost)
         self._handlers = handlers
         self._start_source = start_source
+        self.relay = relay  # the edges' live candles, from this ingest's book
         self._latest: dict[str, dict[str, bytes]] = defaultdict(dict)  # shard -> ticker -> element
         self._queue: list[tuple[str, list[CachedPrice]]] = []
         self._wake = asyncio.Event()
@@ -104,6 +108,8 @@ class IngestBus:
 
     async def start(self) -> None:
         self.link.on_up(self._up)
+        if self.relay is not None:
+            await self.relay.start()
         await self.link.start()
         self._tasks = [
             asyncio.create_task(self._write_loop(), name="bus-writer"),
@@ -119,6 +125,8 @@ class IngestBus:
         if self._tasks:
             await asyncio.wait(self._tasks)
         self._tasks = []
+        if self.relay is not None:
+            await self.relay.stop()
         await self.link.close()
 
     # What the hub accepts ---------------------------------------------------
@@ -266,8 +274,14 @@ class IngestBus:
         for key in keys:
             with contextlib.suppress(Exception):
                 entry = await kv.get(key)
-                if entry.value:
+                if not entry.value:
+                    continue
+                edge, dot, interval = key.partition(".c")
+                if not dot:
                     self._want(key, set(wire.tickers_of(entry.value)))
+                elif self.relay is not None and interval.isdigit():
+                    request = cpb.StreamCandlesRequest.FromString(entry.value)
+                    self.relay.want(edge, int(interval), set(request.tickers))
 
     # Leading -------------------------------------------------------------------
 
@@ -281,6 +295,8 @@ class IngestBus:
             for ticker in state.tickers:
                 self.hub.hold(state.holder, ticker)
         await self._read_interest()
+        if self.relay is not None:
+            self.relay.lead()
         resume = getattr(self.source, "resume", None)
         if resume is not None:
             resume({e.ticker: e.price for e in self.cache.snapshot()})
@@ -296,6 +312,8 @@ class IngestBus:
                 await self._rpc.unsubscribe()
             self._rpc = None
         await self.source.stop()
+        if self.relay is not None:
+            self.relay.follow()
         for state in self._edges.values():
             for ticker in state.tickers:
                 self.hub.unhold(state.holder, ticker)

@@ -19,6 +19,14 @@ cache already encoded, on one subject per shard:
 - `tickwire.interest.<edge>`, and key `<edge>` of bucket `tickwire-interest`:
   the edge's wanted tickers as a `StreamPricesRequest`, said again within
   its lease (a new leader reads the bucket; the leader follows the subject).
+- `tickwire.candle-interest.<edge>.<interval>`, and key `<edge>.c<interval>`:
+  the tickers whose bars of that interval (its `CandleInterval` number)
+  the edge's streams watch, as a `StreamCandlesRequest`, leased the same way.
+- `tickwire.candles.<edge>`: the bars the leader's book sends for them
+  (forming at most every 250 ms, closed, corrected), as a `GetCandlesResponse`
+  joined from the book's own `SubscribeResponse` frames: a frame and an
+  element differ only in their first byte (the field's tag), so neither side
+  encodes a bar again.
 - key-value bucket `tickwire-leader`, key `leader`: the ingest holding the lead.
 """
 
@@ -28,6 +36,7 @@ import re
 import zlib
 from collections.abc import Iterable, Sequence
 
+from tickwire.v1 import candles_pb2 as cpb
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire_server import codec
 from tickwire_server.codec import CachedPrice
@@ -38,6 +47,8 @@ STATUS = "tickwire.status"
 REJECTS = "tickwire.rejects"
 RPC = "tickwire.rpc"
 INTEREST = "tickwire.interest"
+CANDLE_INTEREST = "tickwire.candle-interest"
+CANDLES = "tickwire.candles"
 UNIVERSE = "tickwire.universe"
 
 PRICES_BUCKET = "tickwire-prices"
@@ -137,6 +148,36 @@ def _varint(data: bytes, at: int) -> tuple[int, int]:
         if byte < 0x80:
             return value, at
         shift += 7
+
+
+_CANDLE_FRAME = 0x2A  # SubscribeResponse.candle: field 5, length-delimited
+_CANDLE_ELEMENT = 0x0A  # GetCandlesResponse.candles: field 1, length-delimited
+
+
+def candle_batch(frames: Iterable[bytes]) -> bytes:
+    """Candle frames (`SubscribeResponse`s) as one `GetCandlesResponse`: a tag swap each."""
+    out = bytearray()
+    for frame in frames:
+        if frame[0] != _CANDLE_FRAME:
+            raise ValueError("not a candle frame")
+        out.append(_CANDLE_ELEMENT)
+        out += memoryview(frame)[1:]
+    return bytes(out)
+
+
+def candle_frames(data: bytes) -> list[tuple[cpb.Candle, bytes]]:
+    """Each candle of a `GetCandlesResponse` from the bus, with its `SubscribeResponse` frame."""
+    candles = cpb.GetCandlesResponse.FromString(data).candles
+    out: list[tuple[cpb.Candle, bytes]] = []
+    at, end, i = 0, len(data), 0
+    while at < end:
+        if data[at] != _CANDLE_ELEMENT:
+            raise ValueError(f"unexpected field tag {data[at]:#x} in a candle batch")
+        size, body = _varint(data, at + 1)
+        stop = body + size
+        out.append((candles[i], bytes([_CANDLE_FRAME]) + data[at + 1 : stop]))
+        at, i = stop, i + 1
+    return out
 
 
 def status_message(status: SourceStatus) -> bytes:

@@ -22,6 +22,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from tickwire_server.candles.bars import Bar
 from tickwire_server.candles.intervals import BASE, INTERVALS, NS, Interval, Sessions, span
@@ -45,6 +46,18 @@ CHILDREN = [
 ]
 _EMPTY: deque[Bar] = deque(maxlen=0)  # shared until a series needs its own
 BarListener = Callable[[Sequence[Bar]], None]
+
+
+class CandleWatch(Protocol):
+    """What streams need of live bars: a `CandleBook`, or an edge's bars from the ingest."""
+
+    clock_ns: int  # the latest price time seen
+
+    def watch(
+        self, sub: Subscriber, tickers: Iterable[str], iv: Interval, closed_only: bool
+    ) -> None: ...
+
+    def unwatch_number(self, sub: Subscriber, ticker: str, number: int) -> None: ...
 
 
 @dataclass(slots=True)
