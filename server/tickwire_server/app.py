@@ -23,6 +23,7 @@ from tickwire_server.bus import (
     LEADER_BUCKET,
     PRICES_BUCKET,
     BusSource,
+    Dropper,
     Forwarder,
     IngestBus,
     Link,
@@ -250,6 +251,8 @@ class TickwireServer:
         self._sink = LoopSink(self.hub)
         if self.edge_candles is not None:
             self.edge_candles.start()
+        if self.role == "edge" and self.link is not None:
+            Dropper(self.link, self.hub, self.gate).start()
         try:
             if self.bus is not None:
                 await self.bus.start()  # the source starts once this ingest leads

@@ -368,3 +368,29 @@ async def test_live_candles_on_an_edge_come_from_the_leaders_book(nats: NatsServ
         start, end = (dt.datetime.fromtimestamp(t / NS, dt.UTC) for t in (t0, t0 + 2 * minute))
         got = await client.candles("NEWCO", "1m", start, end)  # (the source's clock is ahead)
         assert [(b.close, b.complete) for b in got] == [(12.0, True), (11.0, False)]
+
+
+async def test_drop_streams_on_an_edge_drops_every_edges_streams(nats: NatsServer) -> None:
+    from tickwire.v1 import scenario_pb2 as spb
+    from tickwire.v1 import scenario_pb2_grpc as srpc
+
+    async with ingest(nats) as source, edge(nats, "edge-a") as a, edge(nats, "edge-b") as b:
+        bus = source.server.bus
+        assert bus is not None
+        logs = [StateLog(), StateLog()]
+        async with Client(a.target) as ca, Client(b.target) as cb:
+            subs = [
+                c.subscribe("AAPL", on_state=log) for c, log in zip((ca, cb), logs, strict=True)
+            ]
+            for sub in subs:
+                await take(sub, 1)
+            await eventually(lambda: {"edge-a", "edge-b"} <= set(bus._edges))
+            async with grpc.aio.insecure_channel(a.target) as channel:
+                control = srpc.ScenarioControlStub(channel)
+                answer = await control.DropStreams(spb.DropStreamsRequest())
+            assert answer.dropped == 2
+            for log in logs:  # each client lost its stream and came back
+                await log.wait_for(ConnectionState.CONNECTED, count=2)
+            assert all(
+                any(c.state is ConnectionState.RECONNECTING for c in log.changes) for log in logs
+            )

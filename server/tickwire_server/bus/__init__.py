@@ -7,7 +7,7 @@
 - `edge`: the edge's price source, and the calls it forwards to the ingest.
 """
 
-from tickwire_server.bus.edge import BusSource, Forwarder
+from tickwire_server.bus.edge import BusSource, Dropper, Forwarder
 from tickwire_server.bus.ingest import IngestBus
 from tickwire_server.bus.link import Link
 from tickwire_server.bus.wire import (
@@ -25,6 +25,7 @@ __all__ = [
     "LEADER_BUCKET",
     "PRICES_BUCKET",
     "BusSource",
+    "Dropper",
     "Forwarder",
     "IngestBus",
     "Link",

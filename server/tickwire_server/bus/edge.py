@@ -34,7 +34,9 @@ from tickwire_server.bus import wire
 from tickwire_server.bus.link import Link
 from tickwire_server.codec import CachedPrice
 from tickwire_server.domain import MarketState, SourceState, SourceStatus, TickerMeta
-from tickwire_server.hub import LoopSink
+from tickwire_server.errors import EndReason, StreamEnded
+from tickwire_server.gate import StreamGate
+from tickwire_server.hub import Hub, LoopSink
 from tickwire_server.sources.base import PriceSink
 
 log = logging.getLogger(__name__)
@@ -368,6 +370,41 @@ class BusSource:
         self._status = status
         if self._sink is not None:
             self._sink.set_status(status)
+
+
+class Dropper:
+    """An edge's part of `ScenarioControl.DropStreams`: the leader asks, every edge drops."""
+
+    def __init__(self, link: Link, hub: Hub, gate: StreamGate) -> None:
+        self.link = link
+        self.hub = hub
+        self.gate = gate
+        self._sub: Subscription | None = None
+
+    def start(self) -> None:
+        self.link.on_up(self._up)
+
+    async def _up(self) -> None:
+        nc = self.link.nc
+        assert nc is not None
+        if self._sub is None:
+            self._sub = await nc.subscribe(wire.DROP, cb=self._drop)
+
+    async def _drop(self, msg: Msg) -> None:
+        try:
+            request = spb.DropStreamsRequest.FromString(msg.data)
+        except Exception:
+            return
+        refuse_for = request.refuse_for.seconds + request.refuse_for.nanos / 1e9
+        if refuse_for > 0:
+            self.gate.refuse(refuse_for, request.principal)
+        whose = f"{request.principal}'s streams" if request.principal else "every stream"
+        ended = StreamEnded(EndReason.DROPPED, f"{whose} dropped by ScenarioControl.DropStreams")
+        dropped = self.hub.drop(ended, request.principal)
+        if msg.reply and self.link.nc is not None:
+            with contextlib.suppress(Exception):
+                answer = spb.DropStreamsResponse(dropped=dropped).SerializeToString()
+                await self.link.nc.publish(msg.reply, answer)
 
 
 if TYPE_CHECKING:

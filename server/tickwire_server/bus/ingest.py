@@ -23,6 +23,7 @@ from nats.aio.subscription import Subscription
 
 from tickwire.v1 import candles_pb2 as cpb
 from tickwire.v1 import market_data_pb2 as pb
+from tickwire.v1 import scenario_pb2 as spb
 from tickwire_server import codec
 from tickwire_server.bus import wire
 from tickwire_server.bus.candles import CandleRelay
@@ -38,6 +39,7 @@ from tickwire_server.subscriber import Subscriber
 log = logging.getLogger(__name__)
 
 HEARTBEAT = 1.0  # seconds between two status messages while nothing changes
+DROP_WAIT = 2.0  # seconds a forwarded DropStreams waits for the edges' counts
 
 
 @dataclass(slots=True)
@@ -355,6 +357,8 @@ class IngestBus:
         body = b""
         try:
             body = await serve_unary(self._handlers, method, msg.data)
+            if method.endswith("/DropStreams"):  # the streams are the edges'
+                body = await self._drop_on_edges(msg.data, body)
         except CallFailed as failed:
             headers = {wire.CODE_HEADER: failed.code.name, wire.MESSAGE_HEADER: failed.details}
         except Exception as exc:
@@ -363,6 +367,29 @@ class IngestBus:
         if msg.reply and self.link.nc is not None:
             with contextlib.suppress(Exception):
                 await self.link.nc.publish(msg.reply, body, headers=headers)
+
+    async def _drop_on_edges(self, request: bytes, answer: bytes) -> bytes:
+        """Have every edge drop its streams as asked; the answer with their counts added."""
+        nc = self.link.nc
+        dropped = spb.DropStreamsResponse.FromString(answer).dropped
+        if nc is None or not self._edges:
+            return answer
+        inbox = nc.new_inbox()
+        replies: asyncio.Queue[bytes] = asyncio.Queue()
+
+        async def take(reply: Msg) -> None:
+            replies.put_nowait(reply.data)
+
+        sub = await nc.subscribe(inbox, cb=take)
+        try:
+            await nc.publish(wire.DROP, request, reply=inbox)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(DROP_WAIT):
+                    for _ in range(len(self._edges)):
+                        dropped += spb.DropStreamsResponse.FromString(await replies.get()).dropped
+        finally:
+            await sub.unsubscribe()
+        return spb.DropStreamsResponse(dropped=dropped).SerializeToString()
 
 
 def codec_universe(source: PriceSource) -> bytes:

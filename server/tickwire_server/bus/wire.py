@@ -27,6 +27,9 @@ cache already encoded, on one subject per shard:
   joined from the book's own `SubscribeResponse` frames: a frame and an
   element differ only in their first byte (the field's tag), so neither side
   encodes a bar again.
+- `tickwire.drop`: a `DropStreamsRequest` the leader sends every edge (a
+  forwarded `ScenarioControl.DropStreams`); each answers its
+  `DropStreamsResponse`, and the caller gets the sum.
 - key-value bucket `tickwire-leader`, key `leader`: the ingest holding the lead.
 """
 
@@ -49,6 +52,7 @@ RPC = "tickwire.rpc"
 INTEREST = "tickwire.interest"
 CANDLE_INTEREST = "tickwire.candle-interest"
 CANDLES = "tickwire.candles"
+DROP = "tickwire.drop"
 UNIVERSE = "tickwire.universe"
 
 PRICES_BUCKET = "tickwire-prices"
