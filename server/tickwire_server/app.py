@@ -199,7 +199,13 @@ class TickwireServer:
             if self.controls is not None and self.scenarios is not None
             else None
         )
-        handlers = (handler(service), scenario_handler(control, self.source.name))
+        why = (
+            "an edge forwards the unary ScenarioControl calls to the ingest; RunScenario "
+            "streams, so run scenarios on the ingest (its --scenario FILE)"
+            if self.role == "edge"
+            else ""
+        )
+        handlers = (handler(service), scenario_handler(control, self.source.name, why))
         if self.role == "ingest":  # served over the bus to the edges, not to clients
             assert self.link is not None
             self.bus = IngestBus(

@@ -170,6 +170,12 @@ async def test_control_calls_on_an_edge_reach_the_ingest(nats: NatsServer) -> No
                 await control.PushPrice(spb.PushPriceRequest(ticker="AAPL", price=-1.0))
             assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert "price" in (failed.value.details() or "")
+            # The one streaming control call is not forwarded, and says where it runs.
+            with pytest.raises(grpc.aio.AioRpcError) as streaming:
+                async for _ in control.RunScenario(spb.RunScenarioRequest()):
+                    pass
+            assert streaming.value.code() == grpc.StatusCode.UNIMPLEMENTED
+            assert "run scenarios on the ingest" in (streaming.value.details() or "")
 
 
 async def test_an_edge_with_no_leader_marks_prices_stale_and_recovers(nats: NatsServer) -> None:

@@ -294,14 +294,14 @@ def _served(method: Callable[..., Any], request_type: type[Message]) -> Callable
 
 
 def handler(
-    service: ScenarioControlService | None, source_name: str
+    service: ScenarioControlService | None, source_name: str, why: str = ""
 ) -> grpc.GenericRpcHandler[bytes, bytes]:
     """The handler table of ScenarioControl: `service`'s methods, or UNIMPLEMENTED ones.
 
     Without a service (the running source is not the synthetic one) every
-    method answers UNIMPLEMENTED, naming the flag that serves it.
+    method answers UNIMPLEMENTED with `why`, by default naming the flag that serves it.
     """
-    why = (
+    why = why or (
         f"ScenarioControl drives the synthetic and replay sources; this server runs the "
         f"{source_name} source (start it with --source synthetic)"
     )
