@@ -273,7 +273,14 @@ class TickwireServer:
             raise
         await server.start()
         if s.metrics_port is not None:
-            self.metrics = Metrics(self.stats, self.hub, self.source, asyncio.get_running_loop())
+            bus = (
+                self.bus
+                if self.bus is not None
+                else (self.source if isinstance(self.source, BusSource) else None)
+            )
+            self.metrics = Metrics(
+                self.stats, self.hub, self.source, asyncio.get_running_loop(), bus
+            )
             try:
                 self.metrics.serve(s.metrics_host, s.metrics_port)
             except OSError as exc:

@@ -30,9 +30,15 @@ class _Collector(Collector):
     """Reads the stats, the hub and the source when a scrape asks."""
 
     def __init__(
-        self, stats: ServerStats, hub: Any, source: Any, loop: asyncio.AbstractEventLoop
+        self,
+        stats: ServerStats,
+        hub: Any,
+        source: Any,
+        loop: asyncio.AbstractEventLoop,
+        bus: Any = None,
     ) -> None:
         self._stats, self._hub, self._source, self._loop = stats, hub, source, loop
+        self._bus = bus  # the ingest's or edge's side of the bus, in a cluster
 
     def collect(self) -> Iterator[Any]:
         s = self._stats
@@ -105,10 +111,40 @@ class _Collector(Collector):
                 ),
             ):
                 yield CounterMetricFamily(f"tickwire_{name}", text, value=value)
+        if self._bus is not None:
+            yield from _bus_metrics(self._bus)
         yield GaugeMetricFamily(  # all_tasks copes with the loop's thread changing the set
             "tickwire_tasks",
             "asyncio tasks in the server's event loop",
             value=len(asyncio.all_tasks(self._loop)),
+        )
+
+
+def _bus_metrics(bus: Any) -> Iterator[Any]:
+    """The link to NATS, and the ingest's publishing and lead (see `tickwire_server.bus`)."""
+    link = bus.link
+    yield GaugeMetricFamily(
+        "tickwire_bus_connected", "1 while connected to NATS", value=1.0 if link.connected else 0.0
+    )
+    yield CounterMetricFamily(
+        "tickwire_bus_reconnects", "Reconnections to NATS", value=link.reconnects
+    )
+    leadership = getattr(bus, "leadership", None)
+    if leadership is not None:
+        yield GaugeMetricFamily(
+            "tickwire_bus_leader", "1 while this ingest leads", value=float(leadership.leader)
+        )
+        yield CounterMetricFamily(
+            "tickwire_bus_lead_changes", "Times this ingest took or lost the lead",
+            value=leadership.changes,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "tickwire_bus_published", "Price updates published to NATS", value=bus.published
+        )
+        yield CounterMetricFamily(
+            "tickwire_bus_dropped",
+            "Price updates not published: NATS was away (edges went stale meanwhile)",
+            value=bus.dropped,
         )
 
 
@@ -121,9 +157,10 @@ class Metrics:
         hub: Any,
         source: Any,
         loop: asyncio.AbstractEventLoop,
+        bus: Any = None,
     ) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(_Collector(stats, hub, source, loop))
+        self.registry.register(_Collector(stats, hub, source, loop, bus))
         stats.lag = Histogram(
             "tickwire_delivery_lag_seconds",
             "Publish to frame written, sampled per flush",

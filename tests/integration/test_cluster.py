@@ -400,3 +400,30 @@ async def test_drop_streams_on_an_edge_drops_every_edges_streams(nats: NatsServe
             assert all(
                 any(c.state is ConnectionState.RECONNECTING for c in log.changes) for log in logs
             )
+
+
+async def test_an_ingest_and_an_edge_say_their_bus_in_metrics(nats: NatsServer) -> None:
+    import urllib.request
+
+    def scrape(port: int) -> dict[str, float]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+            lines = reply.read().decode().splitlines()
+        return {
+            name: float(value)
+            for name, _, value in (line.partition(" ") for line in lines)
+            if name.startswith("tickwire_bus_")
+        }
+
+    async with ingest(nats, metrics_port=0) as source, edge(nats, "edge-a", metrics_port=0) as a:
+        source.push({"AAPL": 191.0})
+        bus = source.server.bus
+        assert bus is not None
+        await eventually(lambda: bus.published >= 1)
+        assert source.server.metrics is not None and a.server.metrics is not None
+        at_ingest = await asyncio.to_thread(scrape, source.server.metrics.port)
+        assert at_ingest["tickwire_bus_leader"] == 1.0
+        assert at_ingest["tickwire_bus_connected"] == 1.0
+        assert at_ingest["tickwire_bus_published_total"] >= 1.0
+        at_edge = await asyncio.to_thread(scrape, a.server.metrics.port)
+        assert at_edge["tickwire_bus_connected"] == 1.0
+        assert "tickwire_bus_leader" not in at_edge
