@@ -364,6 +364,18 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a {' or '.join(schemes)} URL")
         return value.strip().rstrip("/")
 
+    @field_validator("bus_url")
+    @classmethod
+    def _valid_bus_url(cls, value: str) -> str:
+        urls = [u.strip() for u in value.split(",") if u.strip()]
+        if not urls:
+            raise ValueError("name at least one NATS server, as in nats://127.0.0.1:4222")
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("nats", "tls", "ws", "wss") or not parts.netloc:
+                raise ValueError(f"{url!r} is not a NATS URL (nats://HOST:PORT, tls://, ws://)")
+        return ",".join(urls)
+
     @model_validator(mode="after")
     def _pick_source(self) -> Settings:
         key = self.massive_api_key
