@@ -129,6 +129,11 @@ def _bus_metrics(bus: Any) -> Iterator[Any]:
     yield CounterMetricFamily(
         "tickwire_bus_reconnects", "Reconnections to NATS", value=link.reconnects
     )
+    yield CounterMetricFamily(
+        "tickwire_bus_slow_consumer",
+        "Messages dropped because this process read them too slowly",
+        value=link.slow_consumer_drops,
+    )
     leadership = getattr(bus, "leadership", None)
     if leadership is not None:
         yield GaugeMetricFamily(

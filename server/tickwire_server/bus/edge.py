@@ -42,6 +42,8 @@ from tickwire_server.sources.base import PriceSink
 log = logging.getLogger(__name__)
 
 WATCH_EVERY = 0.25  # seconds between two looks at the ingest's silence
+PENDING_MESSAGES = 10_000  # per shard subscription
+PENDING_BYTES = 16 << 20
 
 
 class BusSource:
@@ -303,7 +305,12 @@ class BusSource:
         for shard in list(self._by_shard):
             if shard not in self._subs:
                 self._subs[shard] = await nc.subscribe(
-                    self.shards.subject(shard), cb=self._on_prices
+                    self.shards.subject(shard),
+                    cb=self._on_prices,
+                    # What may wait for this edge per shard: past it NATS' client drops
+                    # (counted), so an edge that falls behind holds bounded memory.
+                    pending_msgs_limit=PENDING_MESSAGES,
+                    pending_bytes_limit=PENDING_BYTES,
                 )
                 added = True
         if added:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import nats
+import nats.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
@@ -55,6 +56,7 @@ class Link:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.reconnects = 0
+        self.slow_consumer_drops = 0  # messages dropped: this process read too slowly
 
     def on_up(self, callback: Callable[[], Awaitable[None]]) -> None:
         self._up.append(callback)
@@ -158,5 +160,12 @@ class Link:
         await self._came_up()
 
     async def _error(self, exc: Exception) -> None:
-        if not self._closing:
+        if isinstance(exc, nats.errors.SlowConsumerError):
+            self.slow_consumer_drops += 1
+            if self.slow_consumer_drops in (1, 10, 100) or self.slow_consumer_drops % 10_000 == 0:
+                log.warning(
+                    "bus: %d messages dropped so far: this process reads %s too slowly",
+                    self.slow_consumer_drops, exc.subject,
+                )  # fmt: skip
+        elif not self._closing:
             log.debug("bus: %s", exc)
