@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             data[name] = {"error": f"{type(exc).__name__}: {exc}"}
             failed = True
         print(f"   {name} done in {time.monotonic() - t0:.0f} s", flush=True)
+    data["machine"]["loadavg_end"] = report.loadavg()
     data["targets"] = report.targets(data)
     data["seconds"] = round(time.monotonic() - started)
     # Only a full run replaces latest.*: it is what the README quotes.
