@@ -70,6 +70,16 @@ async def until_stopped(max_seconds: float) -> None:
         print(f"{sys.argv[0]}: max lifetime reached, exiting", file=sys.stderr)
 
 
+# The transport options tickwire's server sets that decide whether 10,000
+# streams opening at once are all taken: every grpc.aio peer gets them too.
+PEER_OPTIONS = [
+    ("grpc.so_reuseport", 0),
+    ("grpc.server.max_pending_requests", 20_000),
+    ("grpc.server.max_pending_requests_hard_limit", 40_000),
+    ("grpc.max_concurrent_streams", 1000),
+]
+
+
 async def serve_grpc(
     server: grpc.aio.Server, args: ServeArgs, feed: Feed, publish: Publish, *, tuned: bool = False
 ) -> None:

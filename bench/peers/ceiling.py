@@ -22,7 +22,7 @@ import time
 import grpc
 
 from bench.feed import Feed
-from bench.serving import ServeArgs, parse, run, serve_grpc
+from bench.serving import PEER_OPTIONS, ServeArgs, parse, run, serve_grpc
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire_server import codec
 from tickwire_server.domain import Quote
@@ -121,7 +121,7 @@ async def serve(args: ServeArgs) -> None:
             )
         },
     )
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    server = grpc.aio.server(options=PEER_OPTIONS)
     server.add_generic_rpc_handlers((handler,))
     await serve_grpc(server, args, feed, design.publish, tuned=True)
 

@@ -19,7 +19,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from bench.feed import Feed
-from bench.serving import ServeArgs, parse, run, serve_grpc
+from bench.serving import PEER_OPTIONS, ServeArgs, parse, run, serve_grpc
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import market_data_pb2_grpc as rpc
 
@@ -79,7 +79,7 @@ class NaiveMarketData(rpc.MarketDataServicer):
 
 async def serve(args: ServeArgs) -> None:
     service = NaiveMarketData()
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    server = grpc.aio.server(options=PEER_OPTIONS)
     rpc.add_MarketDataServicer_to_server(service, server)
     feed = Feed(args.tickers)
     service.publish(feed.next_batch(), time.time_ns())
