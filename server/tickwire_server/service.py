@@ -26,6 +26,7 @@ from tickwire_server.codec import CachedPrice
 from tickwire_server.domain import TickerResult, TickerStatus
 from tickwire_server.errors import EndReason, StreamEnded
 from tickwire_server.gate import StreamGate
+from tickwire_server.heartbeats import Heartbeats
 from tickwire_server.hub import Hub
 from tickwire_server.lag import LagWatch
 from tickwire_server.limits import ClientStreams, TokenBucket
@@ -109,6 +110,7 @@ class MarketDataService:
         self._limits = limits
         # checked often enough that lag plus the status wait stay within one heartbeat
         self._lag = LagWatch(limits.max_lag, limits.status_wait / 2)
+        self._heartbeats = Heartbeats(limits.heartbeat_interval)
         self._clients = ClientStreams(limits.max_streams_per_client)
         self.connections = Connections(self._stats, limits.max_resets_per_second)
 
@@ -403,14 +405,13 @@ class MarketDataService:
         the status itself may wait behind unread data.
         """
         loop = asyncio.get_running_loop()
-        beat_every = self._limits.heartbeat_interval
-        next_beat = loop.time() + beat_every
         task = asyncio.current_task()
         assert task is not None
         lag = self._lag
         stats = self._stats
         drained, conflated = sub.drained, sub.conflated_total
         lag.register(task)
+        beat = self._heartbeats.add(sub)
         expiry = None
         valid_until = current_principal.get().valid_until
         if valid_until is not None:
@@ -421,11 +422,7 @@ class MarketDataService:
             )
         try:
             while True:
-                frames = await sub.next_frames(max(0.0, next_beat - loop.time()))
-                now = loop.time()
-                if now >= next_beat:
-                    frames.append(codec.heartbeat_frame())
-                    next_beat = now + beat_every
+                frames = await sub.next_frames(None)  # heartbeats arrive as control frames
                 since = sub.waiting_since
                 for frame in frames:
                     lag.writing(task)  # lagging means no progress, not a long burst
@@ -455,6 +452,7 @@ class MarketDataService:
             return ended
         finally:
             lag.unregister(task)
+            self._heartbeats.discard(sub, beat)
             if expiry is not None:
                 expiry.cancel()
 

@@ -212,11 +212,14 @@ class Subscriber:
         """
         if not (self._prices or self._shared or self._controls or self._candles or self._ended):
             self._wake.clear()
-            try:
-                async with asyncio.timeout(max_wait):
-                    await self._wake.wait()
-            except TimeoutError:
-                return []
+            if max_wait is None:  # no timer to arm and cancel: the common case
+                await self._wake.wait()
+            else:
+                try:
+                    async with asyncio.timeout(max_wait):
+                        await self._wake.wait()
+                except TimeoutError:
+                    return []
         if self._ended is not None:
             raise self._ended
         frames = list(self._controls)

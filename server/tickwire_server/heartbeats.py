@@ -1,0 +1,62 @@
+"""Heartbeats: one timer for every stream's heartbeat, not one per stream and wait.
+
+Streams are dealt into `SLOTS` groups as they open; every `interval / SLOTS`
+seconds one group gets a heartbeat (a single frame, shared), so each stream
+gets one every `interval` and the writes spread over the interval instead of
+landing at once. A stream's send loop then waits for output with no timer
+of its own: an armed and cancelled timeout per wake-up cost about 5.6 µs,
+which at 10,000 streams at 1 Hz was 7% of the server's CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from tickwire_server import codec
+from tickwire_server.subscriber import Subscriber
+
+SLOTS = 10
+
+
+class Heartbeats:
+    """Beats the registered subscribers every `interval` seconds (see the module)."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._slots: list[set[Subscriber]] = [set() for _ in range(SLOTS)]
+        self._next = 0  # the slot the next stream joins
+        self._turn = 0  # the slot the next tick beats
+        self._count = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, sub: Subscriber) -> int:
+        """Beat `sub` from now on; the slot to give `discard`."""
+        slot = self._next
+        self._next = (slot + 1) % SLOTS
+        self._slots[slot].add(sub)
+        self._count += 1
+        if self._timer is None:
+            self._schedule()
+        return slot
+
+    def discard(self, sub: Subscriber, slot: int) -> None:
+        members = self._slots[slot]
+        if sub in members:
+            members.discard(sub)
+            self._count -= 1
+        if not self._count and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _schedule(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self.interval / SLOTS, self._tick)
+
+    def _tick(self) -> None:
+        members = self._slots[self._turn]
+        self._turn = (self._turn + 1) % SLOTS
+        if members:
+            frame = codec.heartbeat_frame()
+            for sub in members:
+                sub.push(frame)
+        self._schedule()
