@@ -46,6 +46,8 @@ class NatsServer:
         return f"nats://{self.host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> NatsServer:
+        if self._process is not None and self._process.poll() is None:
+            raise RuntimeError("this nats-server is running already: kill or stop it first")
         ports = self.folder / "ports"
         ports.mkdir(exist_ok=True)
         for old in ports.iterdir():
