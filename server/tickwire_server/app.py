@@ -63,6 +63,7 @@ from tickwire_server.sources.base import PriceSource
 from tickwire_server.sources.massive import MassiveSource
 from tickwire_server.sources.synthetic import SyntheticSource
 from tickwire_server.stats import ServerStats
+from tickwire_server.tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -441,9 +442,7 @@ class TickwireServer:
 
     async def _stop_candles(self) -> None:
         task, self.warmup = self.warmup, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait([task])
+        await cancel(task)
         if self.backfiller is not None:
             await self.backfiller.stop()
         if self.candles is not None:

@@ -205,14 +205,11 @@ class Hub:
         kept = self._cache.accept(entries)
         if not kept:
             return
-        if not snapshot:
+        if snapshot:
+            self._offer_each(kept, snapshot=True)
+        else:
             self._stats.updates_accepted += len(kept)
             self._fan_out(kept)
-            return
-        index = self._index
-        for entry in kept:
-            for sub in index.get(entry.ticker, ()):
-                sub.offer(entry.ticker, entry.snapshot_element())
 
     def on_prices(self, listener: Callable[[list[CachedPrice]], None]) -> None:
         """Call `listener` with every batch of accepted entries, after the fan-out."""
@@ -236,12 +233,16 @@ class Hub:
                     for ticker in sub.tickers & keys:
                         sub.offer(ticker, by_ticker[ticker].element)
                 return
+        self._offer_each(entries)
+
+    def _offer_each(self, entries: Sequence[CachedPrice], snapshot: bool = False) -> None:
+        """Offer each entry to its ticker's subscribers, in order (as a snapshot, if asked)."""
         index = self._index
         for entry in entries:
             subs = index.get(entry.ticker)
             if subs:
                 ticker = entry.ticker
-                element = entry.element
+                element = entry.snapshot_element() if snapshot else entry.element
                 for sub in subs:
                     sub.offer(ticker, element)
 
@@ -291,7 +292,7 @@ class Hub:
             listener(status)
 
     def on_forget(self, listener: Callable[[str], None]) -> None:
-        """Call `listener` with every ticker whose cached price goes (the source let it go)."""
+        """Call `listener` with every ticker whose cached price goes (released or rejected)."""
         self._forget_listeners.append(listener)
 
     def on_reject(self, listener: Callable[[Sequence[str], str], None]) -> None:
@@ -303,7 +304,7 @@ class Hub:
         for listener in self._reject_listeners:
             listener(tickers, reason)
         for ticker in tickers:
-            self._cache.forget(ticker)
+            self._forget(ticker)
             for sub in list(self._index.get(ticker, ())):
                 self.remove(sub, [ticker])
                 result = TickerResult(ticker, TickerStatus.UNKNOWN_TICKER, reason)
@@ -311,13 +312,10 @@ class Hub:
 
     def mark_stale(self, tickers: Sequence[str]) -> None:
         """Flag the cached prices of `tickers` stale and re-offer them to their subscribers."""
-        index = self._index
         entries = self._cache.mark_stale(tickers)
         if self.recorder is not None and entries:
             self.recorder.prices(entries)
-        for entry in entries:
-            for sub in index.get(entry.ticker, ()):
-                sub.offer(entry.ticker, entry.element)
+        self._offer_each(entries)
         if entries:
             for listener in self._price_listeners:
                 listener(entries)
@@ -375,11 +373,15 @@ class Hub:
         if self._source.remove_ticker(ticker):
             # The source stopped producing it: a cached price would only age,
             # so GetSnapshot and the next subscriber must not be served it.
-            self._cache.forget(ticker)
-            if self.candles is not None:
-                self.candles.forget(ticker)
-            for listener in self._forget_listeners:
-                listener(ticker)
+            self._forget(ticker)
+
+    def _forget(self, ticker: str) -> None:
+        """Drop everything kept of `ticker`: its price, its forming bars, what listeners keep."""
+        self._cache.forget(ticker)
+        if self.candles is not None:
+            self.candles.forget(ticker)
+        for listener in self._forget_listeners:
+            listener(ticker)
 
 
 class LoopSink:

@@ -20,12 +20,10 @@ from processes import spawned_server
 
 from tickwire import Client, ConnectionState, PriceUpdate, RpcError
 from tickwire.v1 import market_data_pb2 as pb
-from tickwire_server.bus.ingest import _Edge
 from tickwire_server.subscriber import Subscriber
 from tickwire_server.testing import InProcessServer, serve_in_process
 
 SEEDS = {"AAPL": 190.0, "MSFT": 410.0, "NVDA": 120.0}
-_NOBODY = _Edge(Subscriber())
 QUICK = {
     "port": 0,
     "release_grace": 0.05,
@@ -80,7 +78,7 @@ async def test_clients_of_two_edges_see_the_same_sequences(nats: NatsServer) -> 
             bus = source.server.bus
             assert bus is not None
             # Both edges' interest has reached the ingest before the prices go out.
-            await eventually(lambda: {"edge-a", "edge-b"} <= set(bus._edges))
+            await eventually(lambda: {"edge-a", "edge-b"} <= set(bus.edges()))
             await eventually(lambda: len(a.server.hub.upstream_tickers()) == 2)
             first_a = await take(sa, 2)  # the snapshots (from the bucket)
             first_b = await take(sb, 2)
@@ -245,13 +243,13 @@ async def test_a_client_of_a_killed_edge_goes_on_at_another(nats: NatsServer) ->
         async with Client(targets, on_state=changes) as client:
             sub = client.subscribe("AAPL")
             before = await take(sub, 1)
-            await eventually(lambda: any("AAPL" in e.tickers for e in bus._edges.values()))
-            serving = next(name for name, e in bus._edges.items() if "AAPL" in e.tickers)
+            await eventually(lambda: any("AAPL" in t for t in bus.edges().values()))
+            serving = next(name for name, t in bus.edges().items() if "AAPL" in t)
             edges[serving].process.kill()
             await edges[serving].process.wait()
             await changes.wait_for(ConnectionState.CONNECTED, count=2, wait=10.0)
             other = next(name for name in edges if name != serving)
-            await eventually(lambda: "AAPL" in bus._edges.get(other, _NOBODY).tickers)
+            await eventually(lambda: "AAPL" in bus.edges().get(other, set()))
             source.push({"AAPL": 195.5})
             after = await price_reaches(sub, "AAPL", 195.5)
         # Never back: the other edge has the ingest's numbers. (The resubscription's
@@ -390,7 +388,7 @@ async def test_drop_streams_on_an_edge_drops_every_edges_streams(nats: NatsServe
             ]
             for sub in subs:
                 await take(sub, 1)
-            await eventually(lambda: {"edge-a", "edge-b"} <= set(bus._edges))
+            await eventually(lambda: {"edge-a", "edge-b"} <= set(bus.edges()))
             async with grpc.aio.insecure_channel(a.target) as channel:
                 control = srpc.ScenarioControlStub(channel)
                 answer = await control.DropStreams(spb.DropStreamsRequest())

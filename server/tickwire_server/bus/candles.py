@@ -16,24 +16,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from tickwire.v1 import candles_pb2 as cpb
 from tickwire_server.bus import wire
+from tickwire_server.bus.leases import Leases, claim, renewing
 from tickwire_server.bus.link import Link
 from tickwire_server.candles.book import CandleBook
 from tickwire_server.candles.intervals import INTERVALS, NS, Interval
 from tickwire_server.subscriber import Subscriber
+from tickwire_server.tasks import cancel
 
 log = logging.getLogger(__name__)
 
 _BY_NUMBER = {iv.number: iv for iv in INTERVALS}
-FLUSH_EVERY = 0.02  # seconds the relay gathers bars before a message
 
 
 class EdgeCandles:
@@ -47,6 +46,7 @@ class EdgeCandles:
         self._subs: dict[tuple[str, int], dict[Subscriber, bool]] = {}
         self._forming: dict[tuple[str, int], tuple[tuple[str, int, int], bytes]] = {}
         self._changed = asyncio.Event()
+        self._said: dict[int, frozenset[str]] = {}  # what the leader was last told
         self._task: asyncio.Task[None] | None = None
         self._sub: Subscription | None = None
         self.received = 0
@@ -54,13 +54,14 @@ class EdgeCandles:
     def start(self) -> None:
         self.link.on_up(self._up)
         if self._task is None:
-            self._task = asyncio.create_task(self._announce_loop(), name="bus-candle-interest")
+            self._task = asyncio.create_task(
+                renewing(self.link, self._changed, self.interest_lease, self._say),
+                name="bus-candle-interest",
+            )
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait([task])
+        await cancel(task)
         nc = self.link.nc
         if nc is not None and self.link.connected:
             for number in {n for _, n in self._subs}:
@@ -134,44 +135,25 @@ class EdgeCandles:
     def _subject(self, number: int) -> str:
         return f"{wire.CANDLE_INTEREST}.{self.node}.{number}"
 
-    async def _announce_loop(self) -> None:
-        """Say each interval's tickers on every change, and again within the lease."""
-        said: dict[int, frozenset[str]] = {}
-        last = 0.0
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), self.interest_lease / 3)
-            self._changed.clear()
-            nc = self.link.nc
-            if nc is None or not self.link.connected:
+    async def _say(self, renew: bool) -> None:
+        """Tell the leader each interval's tickers that changed (all of them, when due)."""
+        wanted: dict[int, set[str]] = {}
+        for ticker, number in self._subs:
+            wanted.setdefault(number, set()).add(ticker)
+        said = self._said
+        for number in set(said) | set(wanted):
+            tickers = frozenset(wanted.get(number, ()))
+            if tickers == said.get(number) and not renew:
                 continue
-            now = time.monotonic()
-            renew = now - last >= self.interest_lease / 3
-            wanted: dict[int, set[str]] = {}
-            for ticker, number in self._subs:
-                wanted.setdefault(number, set()).add(ticker)
-            try:
-                for number in set(said) | set(wanted):
-                    tickers = frozenset(wanted.get(number, ()))
-                    if tickers == said.get(number) and not renew:
-                        continue
-                    data = cpb.StreamCandlesRequest(
-                        tickers=sorted(tickers),
-                        interval=number,  # type: ignore[arg-type]
-                    ).SerializeToString()
-                    await nc.publish(self._subject(number), data)
-                    kv = f"$KV.{wire.INTEREST_BUCKET}.{self.node}.c{number}"
-                    await nc.publish(kv, data)
-                    if tickers:
-                        said[number] = tickers
-                    else:
-                        said.pop(number, None)
-                if renew:
-                    last = now
-            except Exception as exc:
-                log.debug("bus: %s", exc)
-                self._changed.set()
-                await asyncio.sleep(0.2)
+            data = cpb.StreamCandlesRequest(
+                tickers=sorted(tickers),
+                interval=number,  # type: ignore[arg-type]
+            ).SerializeToString()
+            await claim(self.link, self._subject(number), f"{self.node}.c{number}", data)
+            if tickers:
+                said[number] = tickers
+            else:
+                said.pop(number, None)
 
 
 class _Outbox(Subscriber):
@@ -188,22 +170,17 @@ class _Outbox(Subscriber):
         self.relay.wake()
 
 
-@dataclass(slots=True)
-class _Watch:
-    tickers: set[str] = field(default_factory=set)
-    seen: float = 0.0
-
-
 class CandleRelay:
     """The leader's side: watches its book for each edge and sends the edge its bars."""
 
     def __init__(self, link: Link, book: CandleBook, interest_lease: float) -> None:
         self.link = link
         self.book = book
-        self.interest_lease = interest_lease
-        self.leading = False
+        # Each edge's tickers per interval number, watched in the book while leading.
+        self.watches: Leases[tuple[str, int]] = Leases(
+            interest_lease, self._watch, "candle interest"
+        )
         self._outboxes: dict[str, _Outbox] = {}
-        self._watches: dict[tuple[str, int], _Watch] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._sub: Subscription | None = None
@@ -216,15 +193,12 @@ class CandleRelay:
         self.link.on_up(self._up)
         self._tasks = [
             asyncio.create_task(self._flush_loop(), name="bus-candles"),
-            asyncio.create_task(self._expire_loop(), name="bus-candle-interest"),
+            asyncio.create_task(self.watches.expire(), name="bus-candle-interest"),
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(self._tasks)
-        self._tasks = []
+        tasks, self._tasks = self._tasks, []
+        await cancel(*tasks)
 
     async def _up(self) -> None:
         nc = self.link.nc
@@ -244,46 +218,31 @@ class CandleRelay:
 
     def want(self, edge: str, number: int, tickers: set[str]) -> None:
         """Watch `tickers`' bars of interval `number` for `edge` (empty: none any more)."""
-        key = (edge, number)
-        watch = self._watches.get(key)
-        if watch is None:
-            if not tickers:
-                return
-            watch = self._watches[key] = _Watch()
-        watch.seen = time.monotonic()
-        if self.leading:
-            self._apply(edge, number, watch.tickers, tickers)
-        watch.tickers = tickers
-        if not tickers:
-            del self._watches[key]
+        self.watches.want((edge, number), tickers)
 
-    def _apply(self, edge: str, number: int, before: set[str], after: set[str]) -> None:
+    def _watch(self, key: tuple[str, int], added: set[str], removed: set[str]) -> None:
+        edge, number = key
         outbox = self._outboxes.get(edge)
         if outbox is None:
             outbox = self._outboxes[edge] = _Outbox(self, edge)
-        added = after - before
         if added:
             self.book.watch(outbox, sorted(added), _BY_NUMBER[number], False)
-        for ticker in before - after:
+        for ticker in removed:
             self.book.unwatch_number(outbox, ticker, number)
 
     def lead(self) -> None:
         """This ingest leads now: watch what every edge asked for."""
-        self.leading = True
-        for (edge, number), watch in self._watches.items():
-            self._apply(edge, number, set(), watch.tickers)
+        self.watches.activate()
 
     def follow(self) -> None:
         """This ingest no longer leads: stop watching."""
-        if self.leading:
-            for (edge, number), watch in self._watches.items():
-                self._apply(edge, number, watch.tickers, set())
-        self.leading = False
+        self.watches.deactivate()
 
     async def _flush_loop(self) -> None:
+        # The book offers what one price batch or one throttle tick closed or moved in one
+        # call: woken after it, the loop sends each edge all of it in one message.
         while True:
             await self._wake.wait()
-            await asyncio.sleep(FLUSH_EVERY)
             self._wake.clear()
             nc = self.link.nc
             for outbox in list(self._outboxes.values()):
@@ -295,11 +254,3 @@ class CandleRelay:
                         f"{wire.CANDLES}.{outbox.edge}", wire.candle_batch(pending.values())
                     )
                     self.sent += len(pending)
-
-    async def _expire_loop(self) -> None:
-        while True:
-            await asyncio.sleep(max(0.1, self.interest_lease / 4))
-            horizon = time.monotonic() - self.interest_lease
-            for (edge, number), watch in list(self._watches.items()):
-                if watch.seen < horizon:
-                    self.want(edge, number, set())

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
@@ -31,6 +32,7 @@ from tickwire.v1 import candles_pb2 as cpb
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import scenario_pb2 as spb
 from tickwire_server.bus import wire
+from tickwire_server.bus.leases import claim, renewing
 from tickwire_server.bus.link import Link
 from tickwire_server.codec import CachedPrice
 from tickwire_server.domain import MarketState, SourceState, SourceStatus, TickerMeta
@@ -38,6 +40,7 @@ from tickwire_server.errors import EndReason, StreamEnded
 from tickwire_server.gate import StreamGate
 from tickwire_server.hub import Hub, LoopSink
 from tickwire_server.sources.base import PriceSink
+from tickwire_server.tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,7 @@ class BusSource:
         self._heard = 0.0  # monotonic time of the ingest's last message
         self._stale = False
         self._changed = asyncio.Event()
+        self._said: frozenset[str] | None = None  # what the ingest was last told
         self._tasks: list[asyncio.Task[None]] = []
         self._fixed: list[Subscription] = []
         self._arrived: list[CachedPrice] = []  # live prices read this loop turn
@@ -102,16 +106,16 @@ class BusSource:
         self.link.on_down(self._down)
         self._tasks = [
             asyncio.create_task(self._watch(), name="bus-watch"),
-            asyncio.create_task(self._announce_loop(), name="bus-interest"),
+            asyncio.create_task(
+                renewing(self.link, self._changed, self.interest_lease, self._say),
+                name="bus-interest",
+            ),
         ]
         await self.link.start(first_wait=2.0)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(self._tasks)
-        self._tasks = []
+        tasks, self._tasks = self._tasks, []
+        await cancel(*tasks)
         nc = self.link.nc
         if nc is not None and self.link.connected:  # leave at once, not after the lease
             with contextlib.suppress(Exception):
@@ -162,24 +166,11 @@ class BusSource:
         A ticker no client of this edge watches has no price in the edge's
         cache, but the ingest may have one.
         """
-        kv = self.link.kv.get(wire.PRICES_BUCKET)
-        if kv is None or not self.link.connected:
-            return {}
-        if tickers is None:
-            try:
-                shards = set(await kv.keys())
-            except Exception:  # an empty bucket
-                return {}
-        else:
-            shards = {self.shards.of(t) for t in tickers}
+        shards = None if tickers is None else {self.shards.of(t) for t in tickers}
         names = None if tickers is None else set(tickers)
         out: dict[str, CachedPrice] = {}
-        for shard in shards:
-            try:
-                entry = await kv.get(shard)
-            except Exception:
-                continue
-            for price in wire.entries(entry.value or b""):
+        for value in (await self.link.values(wire.PRICES_BUCKET, shards)).values():
+            for price in wire.entries(value):
                 if names is None or price.ticker in names:
                     out[price.ticker] = price
         return out
@@ -203,17 +194,12 @@ class BusSource:
         self._changed.set()
 
     async def _read_ingest(self) -> None:
-        kv = self.link.kv.get(wire.INGEST_BUCKET)
-        if kv is None:
-            return
-        with contextlib.suppress(Exception):
-            entry = await kv.get("universe")
-            if entry.value:
-                self._take_universe(entry.value)
-        with contextlib.suppress(Exception):
-            entry = await kv.get("status")
-            if entry.value and not self._heard:
-                self._ingest = wire.status_of(entry.value)
+        said = await self.link.values(wire.INGEST_BUCKET, ("universe", "status"))
+        with contextlib.suppress(DecodeError):
+            if "universe" in said:
+                self._take_universe(said["universe"])
+            if "status" in said and not self._heard:
+                self._ingest = wire.status_of(said["status"])
 
     def _take_universe(self, data: bytes) -> None:
         response = pb.ListTickersResponse.FromString(data)
@@ -273,27 +259,15 @@ class BusSource:
 
     # Keeping up ------------------------------------------------------------------
 
-    async def _announce_loop(self) -> None:
-        """Subscribe, read and announce on every change, and renew the lease meanwhile."""
-        said: frozenset[str] | None = None
-        last = 0.0
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), self.interest_lease / 3)
-            self._changed.clear()
-            if not self.link.connected:
-                continue
-            try:
-                await self._follow_shards()
-                wanted = frozenset(self._wanted)
-                if wanted != said or time.monotonic() - last >= self.interest_lease / 3:
-                    await self._announce(wanted)
-                    said, last = wanted, time.monotonic()
-                await self._read_shards()
-            except Exception as exc:
-                log.debug("bus: %s", exc)
-                await asyncio.sleep(0.2)
-                self._changed.set()
+    async def _say(self, renew: bool) -> None:
+        """Follow the shards, tell the ingest what is wanted (when it changed or is due), read."""
+        await self._follow_shards()
+        wanted = frozenset(self._wanted)
+        if wanted != self._said or renew:
+            data = wire.tickers_message(wanted)
+            await claim(self.link, f"{wire.INTEREST}.{self.node}", self.node, data)
+            self._said = wanted
+        await self._read_shards()
 
     async def _follow_shards(self) -> None:
         nc = self.link.nc
@@ -316,27 +290,12 @@ class BusSource:
         if added:
             await nc.flush()  # subscribed at the server before the bucket is read
 
-    async def _announce(self, wanted: frozenset[str]) -> None:
-        nc = self.link.nc
-        assert nc is not None
-        data = wire.tickers_message(wanted)
-        await nc.publish(f"{wire.INTEREST}.{self.node}", data)
-        await nc.publish(f"$KV.{wire.INTEREST_BUCKET}.{self.node}", data)
-
     async def _read_shards(self) -> None:
-        kv = self.link.kv.get(wire.PRICES_BUCKET)
-        if kv is None:
-            return
         shards, self._to_read = self._to_read, set()
-        for shard in shards:
-            if shard not in self._by_shard:
-                continue
-            try:
-                entry = await kv.get(shard)
-            except Exception:  # nothing there yet: the first live price brings it
-                continue
-            if entry.value:
-                self._take(entry.value, snapshot=True)
+        wanted = [shard for shard in shards if shard in self._by_shard]
+        # A shard with nothing there yet gets its first price live.
+        for value in (await self.link.values(wire.PRICES_BUCKET, wanted)).values():
+            self._take(value, snapshot=True)
 
     async def _watch(self) -> None:
         while True:

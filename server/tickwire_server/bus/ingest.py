@@ -11,13 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
@@ -28,6 +27,7 @@ from tickwire_server import codec
 from tickwire_server.bus import wire
 from tickwire_server.bus.candles import CandleRelay
 from tickwire_server.bus.leader import Leadership
+from tickwire_server.bus.leases import Leases
 from tickwire_server.bus.link import Link
 from tickwire_server.cache import PriceCache
 from tickwire_server.codec import CachedPrice
@@ -35,18 +35,12 @@ from tickwire_server.domain import SourceStatus
 from tickwire_server.hub import Hub
 from tickwire_server.sources.base import PriceSource
 from tickwire_server.subscriber import Subscriber
+from tickwire_server.tasks import cancel
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT = 1.0  # seconds between two status messages while nothing changes
 DROP_WAIT = 2.0  # seconds a forwarded DropStreams waits for the edges' counts
-
-
-@dataclass(slots=True)
-class _Edge:
-    holder: Subscriber  # holds the edge's tickers in the hub
-    tickers: set[str] = field(default_factory=set)
-    seen: float = 0.0
 
 
 class IngestBus:
@@ -82,15 +76,16 @@ class IngestBus:
         self.cache = cache
         self.source = source
         self.shards = shards
-        self.interest_lease = interest_lease
         self.leadership = Leadership(link, name, lease, self._gained, self._lost)
+        # The edges' tickers, held upstream while this ingest leads.
+        self.interest: Leases[str] = Leases(interest_lease, self._hold, "edge")
+        self._holders: dict[str, Subscriber] = {}  # per edge, what holds its tickers in the hub
         self._handlers = handlers
         self._start_source = start_source
         self.relay = relay  # the edges' live candles, from this ingest's book
         self._latest: dict[str, dict[str, bytes]] = defaultdict(dict)  # shard -> ticker -> element
         self._queue: list[tuple[str, list[CachedPrice]]] = []
         self._wake = asyncio.Event()
-        self._edges: dict[str, _Edge] = {}
         self._mirror: Subscription | None = None
         self._interest_sub: Subscription | None = None
         self._rpc: Subscription | None = None
@@ -104,6 +99,10 @@ class IngestBus:
         hub.on_reject(self._rejected)
         hub.on_forget(self._forgotten)
 
+    def edges(self) -> dict[str, set[str]]:
+        """The tickers each edge wants now (its lease running)."""
+        return self.interest.claims()
+
     @property
     def leader(self) -> bool:
         return self.leadership.leader
@@ -116,17 +115,14 @@ class IngestBus:
         self._tasks = [
             asyncio.create_task(self._write_loop(), name="bus-writer"),
             asyncio.create_task(self._heartbeat_loop(), name="bus-heartbeat"),
-            asyncio.create_task(self._expire_loop(), name="bus-interest"),
+            asyncio.create_task(self.interest.expire(), name="bus-interest"),
         ]
         self.leadership.start()
 
     async def stop(self) -> None:
         await self.leadership.stop()
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(self._tasks)
-        self._tasks = []
+        tasks, self._tasks = self._tasks, []
+        await cancel(*tasks)
         if self.relay is not None:
             await self.relay.stop()
         await self.link.close()
@@ -176,9 +172,6 @@ class IngestBus:
             asyncio.get_running_loop().create_task(self._say_status())
 
     def _rejected(self, tickers: Sequence[str], reason: str) -> None:
-        for latest in self._latest.values():
-            for ticker in tickers:
-                latest.pop(ticker, None)
         if self.leader and self.link.nc is not None and self.link.connected:
             data = wire.rejects_message(tickers, reason)
             asyncio.get_running_loop().create_task(self.link.nc.publish(wire.REJECTS, data))
@@ -232,57 +225,26 @@ class IngestBus:
         except Exception:
             log.warning("bus: a malformed interest message from %s", edge)
             return
-        self._want(edge, tickers)
+        self.interest.want(edge, tickers)
 
-    def _want(self, edge: str, tickers: set[str]) -> None:
-        state = self._edges.get(edge)
-        if state is None:
-            if not tickers:
-                return
-            state = self._edges[edge] = _Edge(Subscriber())
-            log.info("edge %s joined with %d tickers", edge, len(tickers))
-        state.seen = time.monotonic()
-        if self.leader:
-            for ticker in tickers - state.tickers:
-                self.hub.hold(state.holder, ticker)
-            for ticker in state.tickers - tickers:
-                self.hub.unhold(state.holder, ticker)
-        state.tickers = tickers
-        if not tickers:
-            del self._edges[edge]
-            log.info("edge %s left", edge)
-
-    async def _expire_loop(self) -> None:
-        while True:
-            await asyncio.sleep(max(0.1, self.interest_lease / 4))
-            horizon = time.monotonic() - self.interest_lease
-            for edge, state in list(self._edges.items()):
-                if state.seen < horizon:
-                    log.warning(
-                        "edge %s silent for %.0f s: releasing its %d tickers",
-                        edge, self.interest_lease, len(state.tickers),
-                    )  # fmt: skip
-                    self._want(edge, set())
+    def _hold(self, edge: str, added: set[str], removed: set[str]) -> None:
+        holder = self._holders.get(edge)
+        if holder is None:
+            holder = self._holders[edge] = Subscriber()
+        for ticker in added:
+            self.hub.hold(holder, ticker)
+        for ticker in removed:
+            self.hub.unhold(holder, ticker)
 
     async def _read_interest(self) -> None:
         """Every edge's tickers as the bucket holds them (a new leader's first view)."""
-        kv = self.link.kv.get(wire.INTEREST_BUCKET)
-        if kv is None:
-            return
-        try:
-            keys = await kv.keys()
-        except Exception:  # no keys yet
-            return
-        for key in keys:
-            with contextlib.suppress(Exception):
-                entry = await kv.get(key)
-                if not entry.value:
-                    continue
-                edge, dot, interval = key.partition(".c")
+        for key, value in (await self.link.values(wire.INTEREST_BUCKET)).items():
+            edge, dot, interval = key.partition(".c")
+            with contextlib.suppress(Exception):  # a malformed value: the next renewal says it
                 if not dot:
-                    self._want(key, set(wire.tickers_of(entry.value)))
+                    self.interest.want(key, set(wire.tickers_of(value)))
                 elif self.relay is not None and interval.isdigit():
-                    request = cpb.StreamCandlesRequest.FromString(entry.value)
+                    request = cpb.StreamCandlesRequest.FromString(value)
                     self.relay.want(edge, int(interval), set(request.tickers))
 
     # Leading -------------------------------------------------------------------
@@ -293,9 +255,7 @@ class IngestBus:
                 await self._mirror.unsubscribe()
             self._mirror = None
         await self._load_prices()
-        for state in self._edges.values():
-            for ticker in state.tickers:
-                self.hub.hold(state.holder, ticker)
+        self.interest.activate()
         await self._read_interest()
         if self.relay is not None:
             self.relay.lead()
@@ -316,9 +276,7 @@ class IngestBus:
         await self.source.stop()
         if self.relay is not None:
             self.relay.follow()
-        for state in self._edges.values():
-            for ticker in state.tickers:
-                self.hub.unhold(state.holder, ticker)
+        self.interest.deactivate()
         if self.link.connected:
             await self._start_mirror()
 
@@ -336,18 +294,9 @@ class IngestBus:
 
     async def _load_prices(self) -> None:
         """The bucket's latest prices into the cache (an ingest that starts after another)."""
-        kv = self.link.kv.get(wire.PRICES_BUCKET)
-        if kv is None:
-            return
-        try:
-            keys = await kv.keys()
-        except Exception:
-            return
-        for key in keys:
-            with contextlib.suppress(Exception):
-                entry = await kv.get(key)
-                if entry.value:
-                    self.hub.accept(wire.entries(entry.value))
+        for value in (await self.link.values(wire.PRICES_BUCKET)).values():
+            with contextlib.suppress(ValueError, DecodeError):
+                self.hub.accept(wire.entries(value))
 
     # Forwarded calls ---------------------------------------------------------
 
@@ -372,7 +321,8 @@ class IngestBus:
         """Have every edge drop its streams as asked; the answer with their counts added."""
         nc = self.link.nc
         dropped = spb.DropStreamsResponse.FromString(answer).dropped
-        if nc is None or not self._edges:
+        edges = len(self.edges())
+        if nc is None or not edges:
             return answer
         inbox = nc.new_inbox()
         replies: asyncio.Queue[bytes] = asyncio.Queue()
@@ -385,7 +335,7 @@ class IngestBus:
             await nc.publish(wire.DROP, request, reply=inbox)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(DROP_WAIT):
-                    for _ in range(len(self._edges)):
+                    for _ in range(edges):
                         dropped += spb.DropStreamsResponse.FromString(await replies.get()).dropped
         finally:
             await sub.unsubscribe()

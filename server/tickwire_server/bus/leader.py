@@ -23,6 +23,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from tickwire_server.bus.link import Link
 from tickwire_server.bus.wire import LEADER_BUCKET, LEADER_KEY
+from tickwire_server.tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +65,7 @@ class Leadership:
     async def stop(self) -> None:
         """Stop contending; a leader hands the lead over by deleting the key."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait([task])
+        await cancel(task)
         if self.leader:
             kv = self.link.kv.get(LEADER_BUCKET)
             if kv is not None and self.link.connected:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 import nats
 import nats.errors
@@ -14,6 +14,8 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
+
+from tickwire_server.tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +83,35 @@ class Link:
             await asyncio.wait_for(self._connected.wait(), first_wait)
         return self._connected.is_set()
 
+    async def values(self, bucket: str, keys: Iterable[str] | None = None) -> dict[str, bytes]:
+        """What `bucket` holds under `keys` (None: every key); a key with nothing is left out.
+
+        Nothing (no link, no bucket yet, an empty one) is an empty answer:
+        the callers go on from what comes live.
+        """
+        kv = self.kv.get(bucket)
+        if kv is None or not self.connected:
+            return {}
+        if keys is None:
+            try:
+                keys = await kv.keys()
+            except Exception:  # nats-py raises for a bucket with no keys
+                return {}
+        out: dict[str, bytes] = {}
+        for key in keys:
+            try:
+                entry = await kv.get(key)
+            except Exception:  # not there (yet), or deleted
+                continue
+            if entry.value:
+                out[key] = entry.value
+        return out
+
     async def close(self) -> None:
         """Drain what is queued and close. Idempotent."""
         self._closing = True
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait([task])
+        await cancel(task)
         nc, self.nc = self.nc, None
         if nc is not None and not nc.is_closed:
             with contextlib.suppress(Exception):

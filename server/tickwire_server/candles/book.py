@@ -28,6 +28,7 @@ from tickwire_server.candles.bars import Bar
 from tickwire_server.candles.intervals import BASE, INTERVALS, NS, Interval, Sessions, span
 from tickwire_server.codec import CachedPrice
 from tickwire_server.subscriber import Subscriber
+from tickwire_server.tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +129,7 @@ class CandleBook:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait([task])
+        await cancel(task)
 
     def on_bars(self, listener: BarListener) -> None:
         """Call `listener` with every batch of closed bars and corrections."""

@@ -32,6 +32,7 @@ from tickwire_server.candles.intervals import (
     span,
 )
 from tickwire_server.candles.store import CandleStore, Row
+from tickwire_server.tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +122,7 @@ class History:
     async def stop(self) -> None:
         """Write what is pending, then close the store. Idempotent."""
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
+        await cancel(*tasks)
         if self.store is None:
             return
         with contextlib.suppress(Exception):

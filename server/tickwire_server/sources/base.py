@@ -7,6 +7,7 @@ from collections.abc import Coroutine, Sequence
 from typing import Any, Protocol
 
 from tickwire_server.domain import MarketState, Quote, SourceState, SourceStatus, TickerMeta
+from tickwire_server.tasks import cancel
 
 
 class PriceSink(Protocol):
@@ -88,9 +89,7 @@ class SteppingSource:
     async def stop(self) -> None:
         """Cancel the stepping task and wait for it to end. Idempotent."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait([task])
+        await cancel(task)
         if self._status.state is not SourceState.STOPPED:
             self._set_state(SourceState.STOPPED)
 
