@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -20,7 +20,6 @@ from processes import spawned_server
 
 from tickwire import Client, ConnectionState, PriceUpdate, RpcError
 from tickwire.v1 import market_data_pb2 as pb
-from tickwire_server.subscriber import Subscriber
 from tickwire_server.testing import InProcessServer, serve_in_process
 
 SEEDS = {"AAPL": 190.0, "MSFT": 410.0, "NVDA": 120.0}
@@ -65,6 +64,16 @@ async def take(subscription: Any, count: int, wait: float = 5.0) -> list[PriceUp
     raise AssertionError("the subscription ended")
 
 
+async def gather(subscription: Any, out: list[PriceUpdate]) -> None:
+    """Append every update of `subscription` to `out` as it comes (until cancelled)."""
+    async for update in subscription:
+        out.append(update)
+
+
+def both_have(a: list[PriceUpdate], b: list[PriceUpdate], count: int) -> Callable[[], bool]:
+    return lambda: len(a) >= count and len(b) >= count
+
+
 def seen(updates: list[PriceUpdate]) -> list[tuple[str, int, float]]:
     return [(u.ticker, u.sequence, u.price) for u in updates]
 
@@ -83,13 +92,17 @@ async def test_clients_of_two_edges_see_the_same_sequences(nats: NatsServer) -> 
             first_a = await take(sa, 2)  # the snapshots (from the bucket)
             first_b = await take(sb, 2)
             assert sorted(seen(first_a)) == sorted(seen(first_b))
-            # Read as they come (the client's inbox keeps only the latest of a ticker).
-            reading = [asyncio.create_task(take(s, 40)) for s in (sa, sb)]
+            # Read as they come (the client's inbox keeps only the latest of a ticker), and
+            # push the next prices once both clients have the last.
+            got_a: list[PriceUpdate] = []
+            got_b: list[PriceUpdate] = []
+            reading = [asyncio.create_task(gather(s, got)) for s, got in ((sa, got_a), (sb, got_b))]
             pushed = []
             for i in range(20):
                 pushed.append(source.push({"AAPL": 190.0 + i, "MSFT": 410.0 - i}))
-                await asyncio.sleep(0.01)
-            got_a, got_b = await asyncio.gather(*reading)
+                await eventually(both_have(got_a, got_b, 2 * (i + 1)))
+            for task in reading:
+                task.cancel()
             assert seen(got_a) == seen(got_b)
             assert [u.sequence for u in got_a if u.ticker == "AAPL"] == [p["AAPL"] for p in pushed]
             assert all(u.state == pb.DATA_STATE_LIVE for u in got_a)
@@ -97,7 +110,8 @@ async def test_clients_of_two_edges_see_the_same_sequences(nats: NatsServer) -> 
 
 async def test_a_ticker_is_held_upstream_while_any_edge_wants_it(nats: NatsServer) -> None:
     async with ingest(nats) as source, edge(nats, "edge-a") as a, edge(nats, "edge-b") as b:
-        hub = source.server.hub
+        hub, bus = source.server.hub, source.server.bus
+        assert bus is not None
         async with Client(a.target) as ca, Client(b.target) as cb:
             sa, sb = ca.subscribe("ZZZ"), cb.subscribe("ZZZ")
             await sa.wait_connected()
@@ -105,7 +119,8 @@ async def test_a_ticker_is_held_upstream_while_any_edge_wants_it(nats: NatsServe
             await eventually(lambda: hub.is_upstream("ZZZ"))
             await sa.remove("ZZZ")
             await eventually(lambda: "ZZZ" not in a.server.hub.upstream_tickers())
-            await asyncio.sleep(0.3)  # the ingest heard edge-a let go, and keeps it for edge-b
+            # The ingest heard edge-a let go, and keeps it for edge-b.
+            await eventually(lambda: "ZZZ" not in bus.edges().get("edge-a", set()))
             assert hub.is_upstream("ZZZ")
             await sb.remove("ZZZ")
             await eventually(lambda: not hub.is_upstream("ZZZ"))
@@ -113,17 +128,29 @@ async def test_a_ticker_is_held_upstream_while_any_edge_wants_it(nats: NatsServe
 
 async def test_a_killed_edge_is_released_after_its_lease(nats: NatsServer) -> None:
     async with ingest(nats) as source:
-        hub = source.server.hub
+        hub, bus = source.server.hub, source.server.bus
+        assert bus is not None
         args = ("--role", "edge", "--bus-url", nats.url, "--interest-lease", "1.5")
-        async with spawned_server(*args) as process, Client(process.target) as client:
+        async with (
+            spawned_server(*args, "--node-name", "edge-k") as process,
+            Client(process.target) as client,
+        ):
             sub = client.subscribe("ZZZ")
             await sub.wait_connected()
             await eventually(lambda: hub.is_upstream("ZZZ"))
             process.process.kill()  # no goodbye: the lease runs out
             await process.process.wait()
-            await asyncio.sleep(0.5)
-            assert hub.is_upstream("ZZZ")  # still within the lease
-            await eventually(lambda: not hub.is_upstream("ZZZ"), wait=5.0)
+            assert "ZZZ" in bus.edges()["edge-k"]  # the dead edge's claim stands, for now
+            claimed_at_release: list[bool] = []
+
+            def released() -> bool:
+                if hub.is_upstream("ZZZ"):
+                    return False
+                claimed_at_release.append("edge-k" in bus.edges())
+                return True
+
+            await eventually(released, wait=5.0)
+            assert claimed_at_release == [False]  # released only once the lease ran out
 
 
 async def test_snapshots_on_an_edge_come_from_the_bucket(nats: NatsServer) -> None:
@@ -274,7 +301,6 @@ async def test_the_standby_takes_over_a_killed_leader_within_the_lease(nats: Nat
         await take(sub, 1)
         await until_live(sub)
         async with spawned_server(*args, "--node-name", "ingest-2", "--interval", "0.05"):
-            await asyncio.sleep(0.5)  # the standby follows the leader's prices
             before = await until_live(sub)
             first.process.kill()
             killed = asyncio.get_running_loop().time()

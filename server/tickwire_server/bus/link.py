@@ -76,7 +76,10 @@ class Link:
         return 0.0 if since is None else time.monotonic() - since
 
     async def start(self, first_wait: float = 5.0) -> bool:
-        """Connect (or keep trying in the background); True when connected within `first_wait`."""
+        """Connect (or keep trying in the background); True when connected within `first_wait`.
+
+        Connected means the `on_up` callbacks have run too (their subscriptions are made).
+        """
         if self._task is None:
             self._task = asyncio.create_task(self._connect_loop(), name=f"nats-{self.name}")
         with contextlib.suppress(TimeoutError):
@@ -151,7 +154,6 @@ class Link:
         except Exception:
             log.exception("bus: cannot make the key-value buckets (is JetStream on? -js)")
         self._down_since = None
-        self._connected.set()
         assert self.nc is not None
         log.info(
             "bus connected to %s", self.nc.connected_url.netloc if self.nc.connected_url else "?"
@@ -161,6 +163,7 @@ class Link:
                 await callback()
             except Exception:
                 log.exception("bus: after connecting")
+        self._connected.set()  # `start` returns with the subscriptions made
 
     async def _make_buckets(self) -> None:
         assert self.js is not None
