@@ -83,6 +83,7 @@ def envoy_config(listen: int, admin: int, edges: list[int]) -> str:
 
 
 def envoy_ready(admin: int, timeout: float = 30.0) -> None:
+    """Return once Envoy's admin port answers /ready with LIVE (RuntimeError after `timeout`)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -92,7 +93,7 @@ def envoy_ready(admin: int, timeout: float = 30.0) -> None:
         except OSError:
             pass
         time.sleep(0.1)
-    raise SystemExit(f"envoy not ready within {timeout:g} s")
+    raise RuntimeError(f"envoy not ready within {timeout:g} s")
 
 
 def ports(text: str, count: int) -> list[int]:
@@ -197,7 +198,7 @@ def main(argv: list[str]) -> int:
                 if code is not None and child.name not in reported:
                     reported.add(child.name)
                     print(f"{child.name} exited ({code}); the rest go on", flush=True)
-    except SystemExit:
+    except BaseException:  # a child that failed to start, Ctrl+C: stop what runs, then say why
         if not stopping:
             for child in reversed(children):
                 child.stop()

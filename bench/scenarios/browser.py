@@ -17,7 +17,6 @@ import os
 import socket
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import numpy as np
 from bench.clients import stream_tickers
 from bench.load import Load, percentiles, run_load
 from bench.proc import ROOT, Procs
+from deploy.cluster import envoy_ready
 
 SUBSCRIBERS = 20
 TICKERS = 100
@@ -54,19 +54,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_ready(admin: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{admin}/ready", timeout=1) as reply:
-                if reply.read().strip() == b"LIVE":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"envoy not ready within {timeout:g} s")
-
-
 def measure(protocol: str, seconds: float) -> dict[str, Any]:
     """One path, read by the Node client: `grpc-web` through Envoy or `grpc` straight."""
     assert READER.exists(), f"{READER} is missing: `make bench` builds it (npm run build)"
@@ -91,7 +78,7 @@ def measure(protocol: str, seconds: float) -> dict[str, Any]:
                 str(ENVOY), "-c", config, "--disable-hot-restart", "--log-level", "error",
                 "--concurrency", "1", name="envoy",
             )  # fmt: skip
-            _wait_ready(ports["admin"])
+            envoy_ready(ports["admin"], timeout=20.0)
             url = f"http://127.0.0.1:{ports['listen']}"
         streams = [stream_tickers(i, TICKERS, TICKERS) for i in range(SUBSCRIBERS)]
         tickers_file = Path(tmp) / "streams.json"
