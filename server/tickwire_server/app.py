@@ -18,10 +18,6 @@ import grpc
 
 from tickwire_server.auth import ServerTls, build_access_control
 from tickwire_server.bus import (
-    INGEST_BUCKET,
-    INTEREST_BUCKET,
-    LEADER_BUCKET,
-    PRICES_BUCKET,
     BusSource,
     Dropper,
     Forwarder,
@@ -86,16 +82,7 @@ class TickwireServer:
         self.link: Link | None = None
         self.bus: IngestBus | None = None
         if self.role != "standalone":
-            self.link = Link(
-                [u.strip() for u in settings.bus_url.split(",") if u.strip()],
-                f"tickwire-{self.role}-{self.node}",
-                {
-                    PRICES_BUCKET: 1,
-                    INGEST_BUCKET: 1,
-                    INTEREST_BUCKET: 1,
-                    LEADER_BUCKET: 1,
-                },
-            )
+            self.link = Link(settings.bus_url.split(","), f"tickwire-{self.role}-{self.node}")
         if source is None and self.role == "edge":
             assert self.link is not None
             source = BusSource(

@@ -28,7 +28,6 @@ from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from tickwire.v1 import candles_pb2 as cpb
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire.v1 import scenario_pb2 as spb
 from tickwire_server.bus import wire
@@ -36,9 +35,9 @@ from tickwire_server.bus.leases import claim, renewing
 from tickwire_server.bus.link import Link
 from tickwire_server.codec import CachedPrice
 from tickwire_server.domain import MarketState, SourceState, SourceStatus, TickerMeta
-from tickwire_server.errors import EndReason, StreamEnded
 from tickwire_server.gate import StreamGate
 from tickwire_server.hub import Hub, LoopSink
+from tickwire_server.scenario.controls import drop_streams
 from tickwire_server.sources.base import PriceSink
 from tickwire_server.tasks import cancel
 
@@ -155,10 +154,6 @@ class BusSource:
 
     def status(self) -> SourceStatus:
         return self._status
-
-    @property
-    def wanted(self) -> set[str]:
-        return set(self._wanted)
 
     async def peek(self, tickers: Sequence[str] | None) -> dict[str, CachedPrice]:
         """The bucket's latest prices of `tickers` (None: all), for GetSnapshot; not cached.
@@ -361,12 +356,9 @@ class Dropper:
             request = spb.DropStreamsRequest.FromString(msg.data)
         except Exception:
             return
-        refuse_for = request.refuse_for.seconds + request.refuse_for.nanos / 1e9
-        if refuse_for > 0:
-            self.gate.refuse(refuse_for, request.principal)
-        whose = f"{request.principal}'s streams" if request.principal else "every stream"
-        ended = StreamEnded(EndReason.DROPPED, f"{whose} dropped by ScenarioControl.DropStreams")
-        dropped = self.hub.drop(ended, request.principal)
+        # The leader checked the request before it asked every edge.
+        refuse_for = request.refuse_for.ToTimedelta().total_seconds()
+        dropped = drop_streams(self.hub, self.gate, refuse_for, request.principal)
         if msg.reply and self.link.nc is not None:
             with contextlib.suppress(Exception):
                 answer = spb.DropStreamsResponse(dropped=dropped).SerializeToString()
@@ -379,13 +371,11 @@ else:
     _Handler = grpc.GenericRpcHandler  # not subscriptable at run time
 
 # Forwarded to the leading ingest: the control plane and the candle history.
-FORWARDED = {
-    f"/{spb.DESCRIPTOR.services_by_name['ScenarioControl'].full_name}/{m.name}": (
-        getattr(spb, m.output_type.name)
-    )
-    for m in spb.DESCRIPTOR.services_by_name["ScenarioControl"].methods
-    if not m.server_streaming
-} | {f"/{pb.DESCRIPTOR.package}.MarketData/GetCandles": cpb.GetCandlesResponse}
+_SCENARIO = spb.DESCRIPTOR.services_by_name["ScenarioControl"]
+FORWARDED = frozenset(
+    [f"/{_SCENARIO.full_name}/{m.name}" for m in _SCENARIO.methods if not m.server_streaming]
+    + [f"/{pb.DESCRIPTOR.package}.MarketData/GetCandles"]
+)
 
 
 class Forwarder(_Handler):
@@ -434,7 +424,3 @@ class Forwarder(_Handler):
             return bytes(reply.data)
 
         return forward
-
-
-def forwarded_methods() -> Sequence[str]:
-    return sorted(FORWARDED)

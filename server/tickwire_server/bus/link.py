@@ -15,6 +15,7 @@ from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
+from tickwire_server.bus.wire import BUCKETS
 from tickwire_server.tasks import cancel
 
 log = logging.getLogger(__name__)
@@ -34,20 +35,19 @@ class Link:
     trying in the background: an edge started before NATS serves (NOT
     SERVING) and joins when it can. Once connected, the client reconnects
     by itself for ever, with backoff; `on_up` callbacks run after every
-    (re)connect, `on_down` after every loss. Buckets are memory-backed
+    (re)connect, `on_down` after every loss. The cluster's buckets
+    (`wire.BUCKETS`, the latest value of each key only) are memory-backed
     (they hold only what the ingest can say again) and made again after a
     NATS restart, before `on_up` runs.
 
     Args:
         urls: NATS server URLs.
         name: this process's name, shown in NATS monitoring.
-        buckets: key-value buckets to make (name -> history kept per key).
     """
 
-    def __init__(self, urls: list[str], name: str, buckets: dict[str, int]) -> None:
+    def __init__(self, urls: list[str], name: str) -> None:
         self.urls = urls
         self.name = name
-        self._bucket_history = buckets
         self.nc: Client | None = None
         self.js: JetStreamContext | None = None
         self.kv: dict[str, KeyValue] = {}
@@ -167,8 +167,8 @@ class Link:
 
     async def _make_buckets(self) -> None:
         assert self.js is not None
-        for bucket, history in self._bucket_history.items():
-            config = KeyValueConfig(bucket=bucket, history=history, storage=StorageType.MEMORY)
+        for bucket in BUCKETS:
+            config = KeyValueConfig(bucket=bucket, history=1, storage=StorageType.MEMORY)
             try:
                 self.kv[bucket] = await self.js.create_key_value(config)
             except Exception:  # made by another process with other settings: use it

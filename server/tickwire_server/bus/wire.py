@@ -60,6 +60,7 @@ INGEST_BUCKET = "tickwire-ingest"
 INTEREST_BUCKET = "tickwire-interest"
 LEADER_BUCKET = "tickwire-leader"
 LEADER_KEY = "leader"
+BUCKETS = (PRICES_BUCKET, INGEST_BUCKET, INTEREST_BUCKET, LEADER_BUCKET)
 
 # The method a forwarded call runs, and its answer's status when it failed.
 METHOD_HEADER = "Tickwire-Method"
@@ -129,16 +130,26 @@ def entries(data: bytes) -> list[CachedPrice]:
     they came.
     """
     updates = pb.PriceBatch.FromString(data).updates
-    out: list[CachedPrice] = []
-    view = memoryview(data)
-    at, end, i = 0, len(data), 0
+    return [
+        CachedPrice.of(update, data[at:stop])
+        for update, (at, stop) in zip(updates, _elements(data, 0x0A), strict=True)
+    ]
+
+
+def _elements(data: bytes, tag: int) -> list[tuple[int, int]]:
+    """(start, end) of each element of a message holding one repeated field, with `tag`.
+
+    Raises:
+        ValueError: a byte where a tag should be is another field's.
+    """
+    out = []
+    at, end = 0, len(data)
     while at < end:
-        if data[at] != 0x0A:  # only field 1 (updates) is written on the bus
-            raise ValueError(f"unexpected field tag {data[at]:#x} in a price batch")
+        if data[at] != tag:  # the bus writes only the one field
+            raise ValueError(f"unexpected field tag {data[at]:#x} (expected {tag:#x})")
         size, body = _varint(data, at + 1)
-        stop = body + size
-        out.append(CachedPrice.of(updates[i], bytes(view[at:stop])))
-        at, i = stop, i + 1
+        out.append((at, body + size))
+        at = body + size
     return out
 
 
@@ -172,16 +183,11 @@ def candle_batch(frames: Iterable[bytes]) -> bytes:
 def candle_frames(data: bytes) -> list[tuple[cpb.Candle, bytes]]:
     """Each candle of a `GetCandlesResponse` from the bus, with its `SubscribeResponse` frame."""
     candles = cpb.GetCandlesResponse.FromString(data).candles
-    out: list[tuple[cpb.Candle, bytes]] = []
-    at, end, i = 0, len(data), 0
-    while at < end:
-        if data[at] != _CANDLE_ELEMENT:
-            raise ValueError(f"unexpected field tag {data[at]:#x} in a candle batch")
-        size, body = _varint(data, at + 1)
-        stop = body + size
-        out.append((candles[i], bytes([_CANDLE_FRAME]) + data[at + 1 : stop]))
-        at, i = stop, i + 1
-    return out
+    frame_tag = bytes([_CANDLE_FRAME])
+    return [
+        (candle, frame_tag + data[at + 1 : stop])
+        for candle, (at, stop) in zip(candles, _elements(data, _CANDLE_ELEMENT), strict=True)
+    ]
 
 
 def status_message(status: SourceStatus) -> bytes:

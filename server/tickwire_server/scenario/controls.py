@@ -138,11 +138,7 @@ class Controls:
     def drop(self, refuse_for: float = 0.0, principal: str = "") -> int:
         """End every stream (or `principal`'s) with UNAVAILABLE; refuse new ones for a while."""
         refuse_for = _seconds("refuse_for", refuse_for, MAX_WAIT_S)
-        if refuse_for:
-            self._gate.refuse(refuse_for, principal)
-        whose = f"{principal}'s streams" if principal else "every stream"
-        ended = StreamEnded(EndReason.DROPPED, f"{whose} dropped by ScenarioControl.DropStreams")
-        return self._hub.drop(ended, principal)
+        return drop_streams(self._hub, self._gate, refuse_for, principal)
 
     def set_health(
         self, state: SourceState, message: str = "", market: MarketState | None = None
@@ -215,3 +211,16 @@ def _seconds(name: str, value: float, most: float) -> float:
     if not (math.isfinite(value) and 0.0 <= value <= most):
         raise BadInput(f"{name} must be 0 to {most:g} seconds, not {value}")
     return value
+
+
+def drop_streams(hub: Hub, gate: StreamGate, refuse_for: float, principal: str = "") -> int:
+    """End every stream of `hub` (or `principal`'s) with UNAVAILABLE; how many.
+
+    New streams are refused for `refuse_for` seconds (checked by the caller).
+    An edge does this when the leader forwards it a `DropStreams`.
+    """
+    if refuse_for:
+        gate.refuse(refuse_for, principal)
+    whose = f"{principal}'s streams" if principal else "every stream"
+    ended = StreamEnded(EndReason.DROPPED, f"{whose} dropped by ScenarioControl.DropStreams")
+    return hub.drop(ended, principal)
