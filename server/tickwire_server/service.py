@@ -205,6 +205,7 @@ class MarketDataService:
         sub.principal = current_principal.get().subject
         record = StreamLog(rpc, current_principal.get(), context, self._stats)
         peer = record.peer
+        sub.connection = peer
         self.connections.opened(peer)
         ended: StreamEnded | None = None
         recorded = stalled = False

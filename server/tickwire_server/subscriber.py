@@ -31,6 +31,7 @@ class Subscriber:
     __slots__ = (
         "_tickers",
         "principal",
+        "connection",
         "releasing",
         "drained",
         "frames_written",
@@ -59,6 +60,7 @@ class Subscriber:
     ) -> None:
         self._tickers: set[str] = set()
         self.principal = ""  # the subject of whoever opened the stream
+        self.connection = ""  # the peer address of its connection, as grpc names it
         self.releasing = 0  # tickers this stream released that are still upstream (hub-kept)
         self.drained = 0  # price updates taken out to send, over the stream's life
         self.frames_written = 0  # counted by the send loop, once per flush

@@ -565,6 +565,36 @@ async def test_a_wide_batch_reaches_whole_and_partial_subscribers_alike() -> Non
     assert sorted((u.ticker, u.price) for u in updates) == [("T001", 101.0), ("T002", 101.0)]
 
 
+async def test_a_wide_batch_wakes_each_connections_streams_together_with_one_frame_a_list() -> None:
+    """Streams opened interleaved across connections are offered connection by connection
+    (their writes then reach each connection back to back), and streams of one list share
+    one encoded frame."""
+    source, hub, cache = await _hub()
+    tickers = [f"T{i:03d}" for i in range(40)]
+    woken: list[str] = []
+
+    class Waking(RecordingSubscriber):
+        def offer_all(self, batch: codec.SharedBatch) -> None:
+            woken.append(self.connection)
+            super().offer_all(batch)
+
+    subs = []
+    for n in range(12):
+        sub = Waking()
+        sub.connection = f"ipv4:127.0.0.1:{5000 + n % 3}"
+        hub.attach(sub)
+        hub.add(sub, tickers[:20] if n % 2 else tickers[20:])
+        subs.append(sub)
+    source.push({t: 100.0 for t in tickers})
+    runs = [c for i, c in enumerate(woken) if i == 0 or woken[i - 1] != c]
+    assert sorted(runs) == sorted(set(woken)) and len(woken) == 12
+    frames = [await sub.next_frames(0.0) for sub in subs]
+    assert all(len(f) == 1 for f in frames)
+    assert frames[0][0] is frames[2][0] and frames[1][0] is frames[3][0]
+    assert frames[0][0] != frames[1][0]
+    assert sorted(u.ticker for u in _updates([_parse(frames[0][0])])) == tickers[20:]
+
+
 async def test_a_wide_batch_follows_subscription_changes() -> None:
     source, hub, cache = await _hub()
     tickers = [f"T{i:03d}" for i in range(10)]
