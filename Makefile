@@ -5,6 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 TS     := clients/typescript
 NPM_TS := $(TS)/node_modules/.installed
+NODE_PEER := bench/peers/node_ceiling
 BUF    := $(TS)/node_modules/.bin/buf
 PROTOS := $(wildcard protos/tickwire/v1/*.proto)
 GEN    := clients/python
@@ -105,7 +106,7 @@ typecheck: $(VENV)/.installed $(NPM_TS) ## mypy --strict (server, client; looser
 
 test: test-python test-typescript ## Run every test suite
 
-test-python: install postgresql nats-server ## The Python suites (pytest; ARGS go to pytest; PostgreSQL tests included)
+test-python: install postgresql nats-server $(NODE_PEER)/node_modules/.installed ## The Python suites (pytest; ARGS go to pytest; PostgreSQL tests included)
 	$(PY) -m pytest $(ARGS)
 
 test-typescript: install $(CHROMIUM) ## The TypeScript client's tests and the browser end-to-end tests
@@ -131,14 +132,21 @@ $(VENV)/.installed-bench: $(VENV)/.installed requirements/bench.in
 	$(UV_INSTALL) -r requirements/bench.in
 	touch $@
 
+# The Node.js ceiling peer's @grpc/grpc-js, pinned in its own package-lock.json
+# (plain JavaScript, nothing native: `npm ci` installs exactly the lock).
+$(NODE_PEER)/node_modules/.installed: $(NODE_PEER)/package.json $(NODE_PEER)/package-lock.json
+	cd $(NODE_PEER) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 # The browser scenario's readers are the TypeScript client, built to clients/typescript/dist.
-bench: $(VENV)/.installed-bench $(NPM_TS) nats-server ## Benchmark tickwire against its peers (< 15 min); ARGS="--only fanout"
+bench: $(VENV)/.installed-bench $(NPM_TS) $(NODE_PEER)/node_modules/.installed nats-server ## Benchmark tickwire against its peers (< 15 min); ARGS="--only fanout"
 	cd $(TS) && npm run --silent build
 	$(PY) -m bench $(ARGS)
 
-bench-quick: $(VENV)/.installed-bench $(NPM_TS) ## Smoke-run every benchmark scenario (a few seconds each)
+bench-quick: $(VENV)/.installed-bench $(NPM_TS) $(NODE_PEER)/node_modules/.installed ## Smoke-run every benchmark scenario (a few seconds each)
 	cd $(TS) && npm run --silent build
 	$(PY) -m bench --quick $(ARGS)
 
 clean: ## Remove the virtualenv, node_modules and caches
-	rm -rf $(VENV) $(TS)/node_modules $(TS)/dist $(TS)/web/dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TS)/node_modules $(TS)/dist $(TS)/web/dist $(NODE_PEER)/node_modules \
+		.pytest_cache .mypy_cache .ruff_cache

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.peers import node_ceiling
 from bench.proc import Proc, Procs
 
 GRPC_SERVERS = {
@@ -74,11 +75,26 @@ class Outcome:
     connect_seconds: float  # from starting the clients to every stream's first message
     statuses: dict[str, int]
     slow: dict[str, Any]
+    client_cpu: float = 0.0  # cores, every client process together, over the window
     accepted_per_s: float = 0.0  # updates the server accepted (when it serves metrics)
     cpu_by_process: dict[str, float] = field(default_factory=dict)  # cores, in a cluster
 
+    @property
+    def server_cpu_s_per_m_updates(self) -> float | None:
+        """Server CPU-seconds per million delivered updates: what a design costs per update."""
+        return _per_m(self.server_cpu, self.updates_per_s)
+
+    @property
+    def client_cpu_s_per_m_updates(self) -> float | None:
+        """Client CPU-seconds per million delivered updates (the same lean clients for all)."""
+        return _per_m(self.client_cpu, self.updates_per_s)
+
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
+
+
+def _per_m(cores: float, updates_per_s: float) -> float | None:
+    return round(cores / updates_per_s * 1e6, 4) if updates_per_s > 0 else None
 
 
 def percentiles(samples_us: np.ndarray) -> dict[str, float]:
@@ -97,34 +113,10 @@ def percentiles(samples_us: np.ndarray) -> dict[str, float]:
 
 def run_load(load: Load) -> Outcome:
     """Run `load` once and measure it."""
-    module = GRPC_SERVERS[load.design]
     kind = "sse" if load.design == "sse" else "grpc"
     with Procs() as procs, tempfile.TemporaryDirectory(prefix="tickwire-bench-") as tmp:
         life = load.seconds + load.connect_timeout + 60
-        common = ["--tickers", load.tickers, "--hz", load.hz, "--max-seconds", life]
-        servers: list[Proc] = []
-        env = dict(load.server_env)
-        if load.edges:
-            bus = _start_nats(procs, tmp)
-            servers.append(bus[0])
-            env |= {"BENCH_BUS_URL": bus[1], "BENCH_BUS_SHARDS": str(load.bus_shards)}
-            ingest = procs.start(
-                module, *common, *load.server_args, name="ingest",
-                **env, BENCH_ROLE="ingest", BENCH_NODE="ingest",
-            )  # fmt: skip
-            ingest.expect("ready", 30)
-            servers.append(ingest)
-        targets = []
-        for n in range(max(1, load.edges)):
-            role = {"BENCH_ROLE": "edge", "BENCH_NODE": f"edge-{n}"} if load.edges else {}
-            server = procs.start(
-                module, *common, *load.server_args, name=f"edge-{n}" if load.edges else load.design,
-                **env, **role,
-            )  # fmt: skip
-            ready = server.expect("ready", 30)
-            targets.append(ready["target"])
-            servers.append(server)
-        metrics_port = None if load.edges else ready.get("metrics_port")
+        servers, targets, metrics_port = _start_servers(procs, tmp, load, life)
         serving = servers[-len(targets) :]  # the processes holding the streams
 
         def rss() -> int:
@@ -164,10 +156,13 @@ def run_load(load: Load) -> Outcome:
         for client, _ in clients:
             client.send(f"{start} {end}")
         time.sleep(max(0.0, (start - time.time_ns()) / 1e9))
+        readers = [c for c, _ in clients]
         cpus0, t0 = [s.cpu_seconds() for s in servers], time.monotonic()
+        client_cpu0 = sum(c.cpu_seconds() for c in readers)
         accepted0 = _accepted(metrics_port)
         time.sleep(max(0.0, (end - time.time_ns()) / 1e9))
         cpus1, t1 = [s.cpu_seconds() for s in servers], time.monotonic()
+        client_cpu1 = sum(c.cpu_seconds() for c in readers)
         cpu0, cpu1 = sum(cpus0), sum(cpus1)
         by_process = {
             s.name: round((b - a) / (t1 - t0), 3)
@@ -191,6 +186,7 @@ def run_load(load: Load) -> Outcome:
         frames_per_s=sum(r["frames"] for r in healthy) / load.seconds,
         bytes_per_s=sum(r["bytes"] for r in healthy) / load.seconds,
         server_cpu=round((cpu1 - cpu0) / (t1 - t0), 3),
+        client_cpu=round((client_cpu1 - client_cpu0) / (t1 - t0), 3),
         rss_before=rss_before,
         rss_connected=rss_connected,
         rss_after=rss_after,
@@ -204,6 +200,41 @@ def run_load(load: Load) -> Outcome:
         accepted_per_s=round((accepted1 - accepted0) / (t1 - t0)),
         cpu_by_process=by_process if load.edges else {},
     )
+
+
+def _start_servers(
+    procs: Procs, tmp: str, load: Load, life: float
+) -> tuple[list[Proc], list[str], int | None]:
+    """The processes `load` measures (streams' servers last), their targets, a metrics port."""
+    if load.design == "node":  # Node itself, not a Python launcher: its CPU is node's
+        node = node_ceiling.start(procs, tmp, load.tickers, load.hz, life)
+        return [node], [node.expect("ready", 30)["target"]], None
+    module = GRPC_SERVERS[load.design]
+    common = ["--tickers", load.tickers, "--hz", load.hz, "--max-seconds", life]
+    servers: list[Proc] = []
+    env = dict(load.server_env)
+    if load.edges:
+        bus = _start_nats(procs, tmp)
+        servers.append(bus[0])
+        env |= {"BENCH_BUS_URL": bus[1], "BENCH_BUS_SHARDS": str(load.bus_shards)}
+        ingest = procs.start(
+            module, *common, *load.server_args, name="ingest",
+            **env, BENCH_ROLE="ingest", BENCH_NODE="ingest",
+        )  # fmt: skip
+        ingest.expect("ready", 30)
+        servers.append(ingest)
+    targets = []
+    ready: dict[str, Any] = {}
+    for n in range(max(1, load.edges)):
+        role = {"BENCH_ROLE": "edge", "BENCH_NODE": f"edge-{n}"} if load.edges else {}
+        server = procs.start(
+            module, *common, *load.server_args, name=f"edge-{n}" if load.edges else load.design,
+            **env, **role,
+        )  # fmt: skip
+        ready = server.expect("ready", 30)
+        targets.append(ready["target"])
+        servers.append(server)
+    return servers, targets, None if load.edges else ready.get("metrics_port")
 
 
 def _start_nats(procs: Procs, tmp: str) -> tuple[Proc, str]:

@@ -42,6 +42,10 @@ def targets(data: dict[str, Any]) -> dict[str, Any]:
     )
     checks = {
         "fanout.ratio_vs_ceiling >= 0.9": (fan.get("ratio_vs_ceiling"), lambda v: v >= 0.9),
+        "fanout.cpu_efficiency_vs_ceiling >= 0.9": (
+            fan.get("cpu_efficiency_vs_ceiling"),
+            lambda v: v >= 0.9,
+        ),
         "latency.p99_vs_ceiling <= 1.0": (lat.get("p99_vs_ceiling"), lambda v: v <= 1.0),
         "streams.count >= 10000": (st.get("count"), lambda v: v >= 10_000),
         "streams.p99_vs_ceiling <= 1.1": (st.get("p99_vs_ceiling"), lambda v: v <= 1.1),
@@ -98,15 +102,23 @@ def table(data: dict[str, Any]) -> str:
             else:
                 shown = _fmt(value)
             lines.append(f"| {scenario} | {metric} | {shown} |")
-    lines += ["", "| design | fan-out updates/s | server CPU | latency p50 / p99 / p99.9 ms |"]
-    lines.append("|---|---|---|---|")
+    lines += [
+        "",
+        "| design | fan-out updates/s | server CPU | server / client CPU-s per M updates "
+        "| latency p50 / p99 / p99.9 ms |",
+        "|---|---|---|---|---|",
+    ]
     fan = data.get("fanout", {}).get("designs", {})
     lat = data.get("latency", {}).get("designs", {})
     for design in dict.fromkeys([*fan, *lat]):
         f, lt = fan.get(design, {}), lat.get(design, {})
         pct = " / ".join(_fmt(lt.get(k)) for k in ("p50", "p99", "p99.9")) if lt else "—"
+        per_m = " / ".join(
+            _fmt(f.get(k)) for k in ("server_cpu_s_per_m_updates", "client_cpu_s_per_m_updates")
+        )
         lines.append(
-            f"| {design} | {_fmt(f.get('updates_per_s'))} | {_fmt(f.get('server_cpu'))} | {pct} |"
+            f"| {design} | {_fmt(f.get('updates_per_s'))} | {_fmt(f.get('server_cpu'))} "
+            f"| {per_m if f else '—'} | {pct} |"
         )
     lines += ["", "| target | value | holds |", "|---|---|---|"]
     for name, check in data.get("targets", {}).items():
@@ -115,7 +127,13 @@ def table(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-_COLOURS = {"tickwire": "#1f77b4", "ceiling": "#7f7f7f", "naive": "#d62728", "sse": "#ff7f0e"}
+_COLOURS = {
+    "tickwire": "#1f77b4",
+    "ceiling": "#7f7f7f",
+    "node": "#2ca02c",
+    "naive": "#d62728",
+    "sse": "#ff7f0e",
+}
 
 
 def chart(data: dict[str, Any], path: Path) -> None:

@@ -33,9 +33,13 @@ LAYOUTS = {"standalone": 0, "one_edge": 1, "two_edges": 2}
 SHARDS = {"per_ticker": 0, "buckets_16": 16, "one_subject": 1}
 
 
-def cpu_per_m(outcome: Outcome) -> float:
-    """Server CPU-seconds per million delivered updates."""
-    return round(outcome.server_cpu / max(1.0, outcome.updates_per_s) * 1e6, 3)
+def cpu_per_m(outcome: Outcome) -> dict[str, float | None]:
+    """Server CPU-seconds per million delivered updates (every process of the layout), and
+    the clients'."""
+    return {
+        "cpu_s_per_m_updates": outcome.server_cpu_s_per_m_updates,
+        "client_cpu_s_per_m_updates": outcome.client_cpu_s_per_m_updates,
+    }
 
 
 def fanout(quick: bool) -> dict[str, Any]:
@@ -50,7 +54,7 @@ def fanout(quick: bool) -> dict[str, Any]:
         out[name] = {
             "updates_per_s": round(outcome.updates_per_s),
             "server_cpu": outcome.server_cpu,
-            "cpu_s_per_m_updates": cpu_per_m(outcome),
+            **cpu_per_m(outcome),
             "cpu_by_process": outcome.cpu_by_process,
         }
     return out
@@ -96,7 +100,7 @@ def streams(quick: bool) -> dict[str, Any]:
             "p50_ms": outcome.latency_ms.get("p50"),
             "p99_ms": outcome.latency_ms.get("p99"),
             "server_cpu": outcome.server_cpu,
-            "cpu_s_per_m_updates": cpu_per_m(outcome),
+            **cpu_per_m(outcome),
         }
     return out
 
@@ -113,7 +117,7 @@ def sharding(quick: bool) -> dict[str, Any]:
             outcome = run_load(load)
             out[f"{interest}.{name}"] = {
                 "updates_per_s": round(outcome.updates_per_s),
-                "cpu_s_per_m_updates": cpu_per_m(outcome),
+                **cpu_per_m(outcome),
                 "cpu_by_process": outcome.cpu_by_process,
             }
     return out

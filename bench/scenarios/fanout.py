@@ -22,8 +22,8 @@ from typing import Any
 
 from bench.load import Load, Outcome, run_load
 
-DESIGNS = ("tickwire", "ceiling", "naive", "sse")
-PAIRED = ("tickwire", "ceiling")
+DESIGNS = ("tickwire", "ceiling", "node", "naive", "sse")
+PAIRED = ("tickwire", "ceiling", "node")
 SUBSCRIBERS = 50
 TICKERS = 500
 
@@ -51,10 +51,18 @@ def _row(runs: list[Outcome]) -> dict[str, Any]:
         "frames_per_s": round(median([o.frames_per_s for o in runs])),
         "mbytes_per_s": round(median([o.bytes_per_s for o in runs]) / 1e6, 1),
         "server_cpu": round(median([o.server_cpu for o in runs]), 3),
+        "client_cpu": round(median([o.client_cpu for o in runs]), 3),
+        "server_cpu_s_per_m_updates": _median_of([o.server_cpu_s_per_m_updates for o in runs]),
+        "client_cpu_s_per_m_updates": _median_of([o.client_cpu_s_per_m_updates for o in runs]),
         "server_rss_mb": round(max(o.rss_after for o in runs) / 2**20, 1),
         "receiving": min(o.receiving for o in runs),
         "runs": len(runs),
     }
+
+
+def _median_of(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(statistics.median(known), 4) if known else None
 
 
 NAIVE_FIRST_HZ = 1.0
@@ -106,11 +114,18 @@ def run(quick: bool) -> dict[str, Any]:
     rounds = 1 if quick else 3
     runs: dict[str, list[Outcome]] = {design: [] for design in DESIGNS}
     ratios: list[float] = []
+    vs_node: list[float] = []
+    efficiency: dict[str, list[float]] = {"ceiling": [], "node": []}
     for _ in range(rounds):
         for design in PAIRED:
             runs[design].append(_measure(design, seconds))
-        tickwire, ceiling = (runs[d][-1].updates_per_s for d in PAIRED)
-        ratios.append(round(tickwire / max(1.0, ceiling), 3))
+        tickwire, ceiling, node = (runs[d][-1] for d in PAIRED)
+        ratios.append(round(tickwire.updates_per_s / max(1.0, ceiling.updates_per_s), 3))
+        vs_node.append(round(tickwire.updates_per_s / max(1.0, node.updates_per_s), 3))
+        for name, peer in (("ceiling", ceiling), ("node", node)):
+            mine, theirs = tickwire.server_cpu_s_per_m_updates, peer.server_cpu_s_per_m_updates
+            if mine and theirs:
+                efficiency[name].append(round(theirs / mine, 3))
     for design in DESIGNS:
         if design not in PAIRED:
             runs[design].append(_measure(design, seconds))
@@ -129,6 +144,13 @@ def run(quick: bool) -> dict[str, Any]:
         "ratio_vs_naive_flat_out": round(tw / max(1, designs["naive"]["updates_per_s"]), 1),
         "ratio_vs_ceiling": round(statistics.median(ratios), 3),
         "ratio_vs_ceiling_rounds": ratios,
+        "ratio_vs_node": round(statistics.median(vs_node), 3),
+        "ratio_vs_node_rounds": vs_node,
+        # The peer's server CPU per update over tickwire's: 1.0 is as lean as the peer.
+        "cpu_efficiency_vs_ceiling": _median_of(list(efficiency["ceiling"])),
+        "cpu_efficiency_vs_ceiling_rounds": efficiency["ceiling"],
+        "cpu_efficiency_vs_node": _median_of(list(efficiency["node"])),
+        "cpu_efficiency_vs_node_rounds": efficiency["node"],
         "ratio_vs_sse": round(tw / max(1, designs["sse"]["updates_per_s"]), 1),
         "naive_steps": naive["steps"],
         "designs": designs,

@@ -38,6 +38,8 @@ def _measure(design: str, seconds: float) -> dict[str, Any]:
         **outcome.latency_ms,
         "updates_per_s": round(outcome.updates_per_s),
         "server_cpu": outcome.server_cpu,
+        "server_cpu_s_per_m_updates": outcome.server_cpu_s_per_m_updates,
+        "client_cpu_s_per_m_updates": outcome.client_cpu_s_per_m_updates,
         "server_rss_mb": round(outcome.rss_after / 2**20, 1),
     }
 

@@ -78,6 +78,8 @@ def served(kind: str, hz: float, seconds: float) -> dict[str, Any]:
         "accepted_per_s": outcome.accepted_per_s,
         "delivered_per_s": round(outcome.updates_per_s),
         "server_cpu": outcome.server_cpu,
+        "server_cpu_s_per_m_updates": outcome.server_cpu_s_per_m_updates,
+        "client_cpu_s_per_m_updates": outcome.client_cpu_s_per_m_updates,
         "sustained": outcome.accepted_per_s >= SUSTAINED * asked,
     }
 
