@@ -139,7 +139,7 @@ $(NODE_PEER)/node_modules/.installed: $(NODE_PEER)/package.json $(NODE_PEER)/pac
 	touch $@
 
 # The browser scenario's readers are the TypeScript client, built to clients/typescript/dist.
-bench: $(VENV)/.installed-bench $(NPM_TS) $(NODE_PEER)/node_modules/.installed nats-server ## Benchmark tickwire against its peers (< 15 min); ARGS="--only fanout"
+bench: $(VENV)/.installed-bench $(NPM_TS) $(NODE_PEER)/node_modules/.installed nats-server ## Benchmark tickwire against its peers (about 20 min); ARGS="--only fanout"
 	cd $(TS) && npm run --silent build
 	$(PY) -m bench $(ARGS)
 

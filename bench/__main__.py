@@ -1,6 +1,6 @@
 """`python -m bench`: run every scenario against tickwire and its peers, report.
 
-    python -m bench                 # full run (a few minutes), writes bench/results/latest.*
+    python -m bench                 # full run (about 20 minutes), writes bench/results/latest.*
     python -m bench --quick         # a few seconds per scenario, writes quick.*
     python -m bench --only fanout,latency   # writes partial.*
 
