@@ -230,7 +230,9 @@ class Settings(BaseSettings):
     max_lag: float = Field(
         10.0, gt=0, description="Seconds a stream may refuse data before RESOURCE_EXHAUSTED"
     )
-    heartbeat_interval: float = Field(5.0, gt=0, description="Seconds between heartbeats")
+    heartbeat_interval: float = Field(
+        5.0, gt=0, description="Seconds a stream may be quiet before it gets a heartbeat"
+    )
     release_grace: float = Field(
         5.0, ge=0, description="Seconds a ticker stays upstream after its last subscriber"
     )

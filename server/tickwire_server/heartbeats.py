@@ -1,9 +1,14 @@
 """Heartbeats: one timer for every stream's heartbeat, not one per stream and wait.
 
 Streams are dealt into `SLOTS` groups as they open; every `interval / SLOTS`
-seconds one group gets a heartbeat (a single frame, shared), so each stream
-gets one every `interval` and the writes spread over the interval instead of
-landing at once. A stream's send loop then waits for output with no timer
+seconds one group's turn comes, so each stream's comes every `interval` and
+the writes spread over the interval instead of landing at once. A heartbeat
+proves a quiet stream alive: at its turn, a stream that wrote nothing since
+its last turn but the heartbeat it was given then gets one (a single frame,
+shared); one that sent prices, candles or answers is alive already and gets
+none. A stream is then never silent for more than two intervals, and a busy
+server writes no heartbeats at all (at 10,000 streams and the default 5 s,
+that was 2,000 frames a second). A stream's send loop then waits for output with no timer
 of its own: an armed and cancelled timeout per wake-up cost about 5.6 µs,
 which at 10,000 streams at 1 Hz was 7% of the server's CPU.
 """
@@ -23,7 +28,9 @@ class Heartbeats:
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
-        self._slots: list[set[Subscriber]] = [set() for _ in range(SLOTS)]
+        # Per group: each stream, with the frames it had written at its last turn
+        # and whether it was given a heartbeat then (1) or not (0).
+        self._slots: list[dict[Subscriber, tuple[int, int]]] = [{} for _ in range(SLOTS)]
         self._next = 0  # the slot the next stream joins
         self._turn = 0  # the slot the next tick beats
         self._count = 0
@@ -33,7 +40,7 @@ class Heartbeats:
         """Beat `sub` from now on; the slot to give `discard`."""
         slot = self._next
         self._next = (slot + 1) % SLOTS
-        self._slots[slot].add(sub)
+        self._slots[slot][sub] = (sub.frames_written, 0)
         self._count += 1
         if self._timer is None:
             self._schedule()
@@ -41,8 +48,7 @@ class Heartbeats:
 
     def discard(self, sub: Subscriber, slot: int) -> None:
         members = self._slots[slot]
-        if sub in members:
-            members.discard(sub)
+        if members.pop(sub, None) is not None:
             self._count -= 1
         if not self._count and self._timer is not None:
             self._timer.cancel()
@@ -57,6 +63,11 @@ class Heartbeats:
         self._turn = (self._turn + 1) % SLOTS
         if members:
             frame = codec.heartbeat_frame()
-            for sub in members:
-                sub.push(frame)
+            for sub, (written, beaten) in members.items():
+                now = sub.frames_written
+                if now - written <= beaten:  # nothing since its last turn but that beat
+                    sub.push(frame)
+                    members[sub] = (now, 1)
+                else:
+                    members[sub] = (now, 0)
         self._schedule()

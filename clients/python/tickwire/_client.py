@@ -52,8 +52,9 @@ class Client:
         max_message_bytes: the largest message sent or received.
         backoff: reconnect pacing of subscriptions.
         heartbeat_timeout: a subscription silent this long is treated as dead
-            and reconnected. It must exceed the server's heartbeat interval
-            (5 s by default): a server configured with a longer interval
+            and reconnected. It must exceed twice the server's heartbeat
+            interval (5 s by default; a quiet stream hears from the server at
+            least that often): a server configured with a longer interval
             needs a longer timeout here, or quiet streams keep reconnecting.
         max_reconnects: give a subscription up after this many failed
             reconnect attempts in a row (None: never). A stream that stays

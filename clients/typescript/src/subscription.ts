@@ -38,7 +38,7 @@ export interface StreamOptions {
   /** Milliseconds an add/remove may wait for its answer, reconnecting included. */
   timeoutMs: number;
   backoff: Backoff;
-  /** Milliseconds of silence after which a stream counts as dead (must exceed the server's heartbeat). */
+  /** Milliseconds of silence after which a stream counts as dead (must exceed twice the server's heartbeat interval). */
   heartbeatTimeoutMs: number;
   /** Failed reconnects in a row before giving up (undefined: never). */
   maxReconnects: number | undefined;
