@@ -15,6 +15,7 @@ from bench.scenarios import (
     candles,
     cluster,
     fanout,
+    frame_sizes,
     latency,
     metrics,
     simulator,
@@ -27,6 +28,7 @@ Scenario = Callable[[bool], dict[str, Any]]
 
 SCENARIOS: dict[str, Scenario] = {
     "fanout": fanout.run,
+    "frame_sizes": frame_sizes.run,
     "latency": latency.run,
     "streams": streams.run,
     "slow_consumer": slow_consumer.run,
