@@ -13,7 +13,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 
-import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
+import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import * as grpc from "@grpc/grpc-js";
 
 const { values: args } = parseArgs({
@@ -39,19 +39,9 @@ const ring = data.ring.map((batch) => batch.map((element) => Buffer.from(element
 const known = new Map(tickers.map((ticker, index) => [ticker, index]));
 
 // SubscribeResponse.prices (field 1, length-delimited) around the joined elements.
-function varint(value) {
-  const out = [];
-  while (value > 0x7f) {
-    out.push((value & 0x7f) | 0x80);
-    value = Math.floor(value / 128);
-  }
-  out.push(value);
-  return Buffer.from(out);
-}
-
 function pricesFrame(elements) {
-  const batch = Buffer.concat(elements);
-  return Buffer.concat([Buffer.from([0x0a]), varint(batch.length), batch]);
+  const frame = new BinaryWriter().tag(1, WireType.LengthDelimited).bytes(Buffer.concat(elements));
+  return Buffer.from(frame.finish());
 }
 
 const check = Buffer.from(data.check, "base64");
