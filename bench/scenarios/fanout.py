@@ -18,6 +18,7 @@ tickwire's flat-out figure by that.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from typing import Any
 
 from bench.load import Load, Outcome, run_load
@@ -28,13 +29,14 @@ SUBSCRIBERS = 50
 TICKERS = 500
 
 
-def _measure(design: str, seconds: float) -> Outcome:
+def measure(design: str, seconds: float, tickers: int = TICKERS) -> Outcome:
+    """One run of the fan-out load: every subscriber takes all `tickers`, the source flat out."""
     load = Load(
         design=design,
-        tickers=TICKERS,
+        tickers=tickers,
         hz=0.0,
         streams=SUBSCRIBERS,
-        per_stream=TICKERS,
+        per_stream=tickers,
         seconds=seconds,
     )
     return run_load(load)
@@ -60,7 +62,7 @@ def _row(runs: list[Outcome]) -> dict[str, Any]:
     }
 
 
-def _median_of(values: list[float | None]) -> float | None:
+def _median_of(values: Sequence[float | None]) -> float | None:
     known = [v for v in values if v is not None]
     return round(statistics.median(known), 4) if known else None
 
@@ -118,7 +120,7 @@ def run(quick: bool) -> dict[str, Any]:
     efficiency: dict[str, list[float]] = {"ceiling": [], "node": []}
     for _ in range(rounds):
         for design in PAIRED:
-            runs[design].append(_measure(design, seconds))
+            runs[design].append(measure(design, seconds))
         tickwire, ceiling, node = (runs[d][-1] for d in PAIRED)
         ratios.append(round(tickwire.updates_per_s / max(1.0, ceiling.updates_per_s), 3))
         vs_node.append(round(tickwire.updates_per_s / max(1.0, node.updates_per_s), 3))
@@ -128,7 +130,7 @@ def run(quick: bool) -> dict[str, Any]:
                 efficiency[name].append(round(theirs / mine, 3))
     for design in DESIGNS:
         if design not in PAIRED:
-            runs[design].append(_measure(design, seconds))
+            runs[design].append(measure(design, seconds))
     designs = {design: _row(runs[design]) for design in DESIGNS}
     tw = designs["tickwire"]["updates_per_s"]
     naive = naive_sustainable(quick)
@@ -147,9 +149,9 @@ def run(quick: bool) -> dict[str, Any]:
         "ratio_vs_node": round(statistics.median(vs_node), 3),
         "ratio_vs_node_rounds": vs_node,
         # The peer's server CPU per update over tickwire's: 1.0 is as lean as the peer.
-        "cpu_efficiency_vs_ceiling": _median_of(list(efficiency["ceiling"])),
+        "cpu_efficiency_vs_ceiling": _median_of(efficiency["ceiling"]),
         "cpu_efficiency_vs_ceiling_rounds": efficiency["ceiling"],
-        "cpu_efficiency_vs_node": _median_of(list(efficiency["node"])),
+        "cpu_efficiency_vs_node": _median_of(efficiency["node"]),
         "cpu_efficiency_vs_node_rounds": efficiency["node"],
         "ratio_vs_sse": round(tw / max(1, designs["sse"]["updates_per_s"]), 1),
         "naive_steps": naive["steps"],

@@ -13,28 +13,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.load import Load, run_load
+from bench.scenarios import fanout
 
 DESIGNS = ("tickwire", "ceiling", "node")
 SIZES = (50, 500, 2000)
-SUBSCRIBERS = 50
 
 
 def run(quick: bool) -> dict[str, Any]:
     seconds = 2.0 if quick else 6.0
-    out: dict[str, Any] = {"subscribers": SUBSCRIBERS, "seconds": seconds, "designs": {}}
+    out: dict[str, Any] = {"subscribers": fanout.SUBSCRIBERS, "seconds": seconds, "designs": {}}
     for size in SIZES:
         for design in DESIGNS:
-            outcome = run_load(
-                Load(
-                    design=design,
-                    tickers=size,
-                    hz=0.0,
-                    streams=SUBSCRIBERS,
-                    per_stream=size,
-                    seconds=seconds,
-                )  # fmt: skip
-            )
+            outcome = fanout.measure(design, seconds, tickers=size)
             per_frame = (
                 outcome.server_cpu / outcome.frames_per_s * 1e6 if outcome.frames_per_s else None
             )
