@@ -6,6 +6,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from operator import attrgetter
 
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire_server import codec
@@ -29,10 +30,7 @@ _WIDE_FANOUT = 4
 # whole set is the set itself), each made into one batch, and every subscriber
 # with the index of its share, streams of one connection side by side.
 _Plan = tuple[frozenset[str], list[frozenset[str]], list[tuple[Subscriber, int]]]
-
-
-def _by_connection(sub: Subscriber) -> str:
-    return sub.connection
+_by_connection = attrgetter("connection")
 
 
 class Hub:
