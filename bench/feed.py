@@ -1,7 +1,8 @@
 """The load every server under test gets: the same tickers, the same price moves.
 
 A `Feed` yields batches of (ticker, price) for a fixed universe, one move per
-ticker per batch; `drive` calls a publish function with each batch, either
+ticker per batch (or the prices alone, in ticker order, for a server that
+takes columns); `drive` calls a publish function with each batch, either
 flat out (one batch per event-loop turn) or at a fixed rate.
 """
 
@@ -11,6 +12,7 @@ import asyncio
 import random
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 
 def ticker_names(count: int) -> list[str]:
@@ -29,8 +31,8 @@ class Feed:
         self._moves = [1.0 + self._rng.gauss(0.0, 2e-4) for _ in range(4099)]
         self._cursor = 0
 
-    def next_batch(self) -> list[tuple[str, float]]:
-        """One new price for every ticker."""
+    def next_prices(self) -> list[float]:
+        """One new price for every ticker, in the order of `tickers` (the list is reused)."""
         moves = self._moves
         start = self._cursor
         self._cursor = (start + len(self._prices)) % len(moves)
@@ -38,14 +40,19 @@ class Feed:
         prices = self._prices
         for i in range(len(prices)):
             prices[i] = prices[i] * moves[(start + i) % m]
-        return list(zip(self.tickers, prices, strict=True))
+        return prices
+
+    def next_batch(self) -> list[tuple[str, float]]:
+        """One new price for every ticker, as (ticker, price) pairs."""
+        return list(zip(self.tickers, self.next_prices(), strict=True))
 
 
+T = TypeVar("T")
 Publish = Callable[[list[tuple[str, float]], int], None]
 
 
-async def drive(feed: Feed, publish: Publish, hz: float) -> None:
-    """Publish `feed` batches forever: flat out when `hz` is 0, else `hz` batches a second.
+async def drive(next_batch: Callable[[], T], publish: Callable[[T, int], None], hz: float) -> None:
+    """Publish batches from `next_batch` forever: flat out when `hz` is 0, else `hz` a second.
 
     `publish` gets the batch and its timestamp (`time.time_ns()` just before the
     call), the clock clients measure latency against.
@@ -53,14 +60,14 @@ async def drive(feed: Feed, publish: Publish, hz: float) -> None:
     loop = asyncio.get_running_loop()
     if hz <= 0:
         while True:
-            batch = feed.next_batch()
+            batch = next_batch()
             publish(batch, time.time_ns())
             await asyncio.sleep(0)
     period = 1.0 / hz
     due = loop.time()
     while True:
         due += period
-        batch = feed.next_batch()
+        batch = next_batch()
         await asyncio.sleep(max(0.0, due - loop.time()))
         publish(batch, time.time_ns())
         late = loop.time() - due

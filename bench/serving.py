@@ -93,7 +93,7 @@ async def serve_grpc(
     drain_completion_notices(asyncio.get_running_loop())
     if tuned:
         tune_gc()
-    source = asyncio.create_task(drive(feed, publish, args.hz))
+    source = asyncio.create_task(drive(feed.next_batch, publish, args.hz))
     announce(f"{args.host}:{port}")
     await until_stopped(args.max_seconds)
     source.cancel()

@@ -17,12 +17,20 @@ import asyncio
 import os
 import time
 
+import numpy as np
+
 from bench.feed import Feed, drive
 from bench.serving import ServeArgs, announce, parse, run, until_stopped
 from tickwire_server import app
 from tickwire_server.app import TickwireServer
 from tickwire_server.config import Settings
-from tickwire_server.domain import MarketState, Quote, SourceState, SourceStatus, TickerMeta
+from tickwire_server.domain import (
+    MarketState,
+    PriceBlock,
+    SourceState,
+    SourceStatus,
+    TickerMeta,
+)
 from tickwire_server.scenario.controls import MAX_BURST_S
 from tickwire_server.sources.base import PriceSink, PriceSource
 from tickwire_server.sources.simulator import SimulatorSource
@@ -32,7 +40,8 @@ from tickwire_server.sources.synthetic import SyntheticSource
 class FeedSource:
     """A `PriceSource` over a fixed universe that publishes `Feed` batches.
 
-    Flat out (`hz` 0) it publishes one batch of every ticker per loop turn.
+    Flat out (`hz` 0) it publishes one batch of every ticker per loop turn, as a
+    `PriceBlock`: the source the simulator and REST polls are.
     """
 
     name = "bench"
@@ -40,18 +49,20 @@ class FeedSource:
     def __init__(self, feed: Feed, hz: float) -> None:
         self._feed = feed
         self._hz = hz
+        self._tickers = tuple(feed.tickers)
         self._known = frozenset(feed.tickers)
         self._sink: PriceSink | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, sink: PriceSink) -> None:
         self._sink = sink
-        self._publish(self._feed.next_batch(), time.time_ns())
-        self._task = asyncio.create_task(drive(self._feed, self._publish, self._hz))
+        feed = self._feed
+        self._publish(feed.next_prices(), time.time_ns())
+        self._task = asyncio.create_task(drive(feed.next_prices, self._publish, self._hz))
 
-    def _publish(self, batch: list[tuple[str, float]], ts: int) -> None:
+    def _publish(self, prices: list[float], ts: int) -> None:
         if self._sink is not None:
-            self._sink.publish([Quote(t, p, ts) for t, p in batch])
+            self._sink.publish(PriceBlock(self._tickers, np.array(prices), ts))
 
     async def stop(self) -> None:
         task, self._task = self._task, None

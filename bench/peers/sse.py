@@ -59,7 +59,7 @@ async def serve(args: ServeArgs) -> None:
     sock.bind((args.host, args.port))
     config = uvicorn.Config(build_app(latest), log_level="warning", lifespan="off", loop="none")
     server = uvicorn.Server(config)
-    source = asyncio.create_task(drive(feed, publish, args.hz))
+    source = asyncio.create_task(drive(feed.next_batch, publish, args.hz))
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not serving.done():
         await asyncio.wait([serving], timeout=0.01)  # poll uvicorn's start flag

@@ -6,9 +6,46 @@ import math
 import threading
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+
 from tickwire.v1 import market_data_pb2 as pb
-from tickwire_server.codec import CachedPrice, Encoder
-from tickwire_server.domain import Quote
+from tickwire_server.codec import CachedPrice, ColumnBatch, Encoder, TickerFields
+from tickwire_server.domain import PriceBlock, Quote
+
+
+class _Rows:
+    """The latest block of one ticker list, held as columns: the cache's entries for its tickers.
+
+    A ticker is either here or in the cache's dict, never both. `entry` makes
+    a row's `CachedPrice` when someone reads one ticker (kept until the next
+    block).
+    """
+
+    __slots__ = ("names", "index", "batch", "_entries")
+
+    def __init__(self, names: TickerFields, batch: ColumnBatch) -> None:
+        self.names = names
+        self.index = {ticker: i for i, ticker in enumerate(names.tickers)}
+        self.batch = batch
+        self._entries: dict[int, CachedPrice] = {}
+
+    def advance(self, block: PriceBlock) -> ColumnBatch:
+        """Take the list's next block: every row moves on from this one."""
+        batch = self.batch
+        self.batch = ColumnBatch(self.names, block, batch.block.prices, batch.sequence + 1)
+        if self._entries:
+            self._entries = {}
+        return self.batch
+
+    def entry(self, i: int, encoder: Encoder) -> CachedPrice:
+        entry = self._entries.get(i)
+        if entry is None:
+            batch = self.batch
+            quote = batch.block[i]
+            previous, sequence = batch.previous[i].item(), batch.sequence[i].item()
+            entry = CachedPrice(quote, quote.price, previous, sequence, encoder)
+            self._entries[i] = entry
+        return entry
 
 
 class PriceCache:
@@ -16,16 +53,26 @@ class PriceCache:
 
     `version` counts accepted updates; readers can tell whether anything
     changed between two reads by comparing it. Entries are `CachedPrice`s,
-    encoded on first read by the cache's own `Encoder`.
+    encoded on first read by the cache's own `Encoder`. A `PriceBlock` is
+    kept as it came, in columns (`apply_block`): its tickers' entries are
+    made only when one of them is read on its own, and anything else that
+    touches one of them (a single quote, a stale mark, a skip) first turns
+    the block's rows into entries.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._encoder = Encoder()
         self._prices: dict[str, CachedPrice] = {}
+        self._rows: _Rows | None = None  # the latest block's tickers, kept in columns
         self._version = 0
         self._skips: dict[str, int] = {}  # sequence numbers to skip at a ticker's next update
         self.rejected = 0
+
+    @property
+    def encoder(self) -> Encoder:
+        """The encoder of this cache's entries."""
+        return self._encoder
 
     @property
     def version(self) -> int:
@@ -39,6 +86,8 @@ class PriceCache:
         """
         out: list[CachedPrice] = []
         with self._lock:
+            if self._rows is not None:
+                self._unpack_any(q.ticker for q in quotes)
             prices = self._prices
             encoder = self._encoder
             skips = self._skips
@@ -61,6 +110,61 @@ class PriceCache:
             self._version += len(out)
         return out
 
+    def apply_block(self, block: PriceBlock) -> ColumnBatch | None:
+        """Accept a whole block in columns; None when it cannot be, and `apply` must take it.
+
+        A block goes in columns when every price is a finite positive
+        number and its tickers are distinct; otherwise `apply(block)` takes
+        it quote by quote, skipping the bad ones.
+        """
+        prices = block.prices
+        if not bool(np.logical_and(prices > 0.0, np.isfinite(prices)).all()):
+            return None
+        with self._lock:
+            rows = self._rows
+            if rows is not None and (
+                rows.names.tickers is block.tickers or rows.names.tickers == block.tickers
+            ):
+                batch = rows.advance(block)
+            else:
+                if len(set(block.tickers)) != len(block):
+                    return None
+                batch = self._pack(block)
+            self._version += len(block)
+        return batch
+
+    def _pack(self, block: PriceBlock) -> ColumnBatch:
+        """Start keeping `block`'s ticker list in columns, going on from the entries it had."""
+        self._unpack()
+        names = TickerFields(block.tickers)
+        prices = self._prices
+        skips = self._skips
+        previous = block.prices.copy()
+        sequence = np.ones(len(block), np.uint64)
+        for i, ticker in enumerate(block.tickers):
+            entry = prices.pop(ticker, None)
+            if entry is not None:
+                previous[i] = entry.price
+                sequence[i] += entry.sequence
+            if skips:
+                sequence[i] += skips.pop(ticker, 0)
+        batch = ColumnBatch(names, block, previous, sequence)
+        self._rows = _Rows(names, batch)
+        return batch
+
+    def _unpack_any(self, tickers: Iterable[str]) -> None:
+        """Turn the kept block into entries if it holds any of `tickers`."""
+        rows = self._rows
+        if rows is not None and not rows.index.keys().isdisjoint(tickers):
+            self._unpack()
+
+    def _unpack(self) -> None:
+        """Turn the kept block, if any, into an entry per ticker."""
+        rows, self._rows = self._rows, None
+        if rows is not None:
+            for i, ticker in enumerate(rows.names.tickers):
+                self._prices[ticker] = rows.entry(i, self._encoder)
+
     def accept(self, entries: Sequence[CachedPrice]) -> list[CachedPrice]:
         """Take entries numbered elsewhere (an edge's, from the ingest); return those kept.
 
@@ -71,6 +175,8 @@ class PriceCache:
         """
         out: list[CachedPrice] = []
         with self._lock:
+            if self._rows is not None:
+                self._unpack_any(e.ticker for e in entries)
             prices = self._prices
             for entry in entries:
                 previous = prices.get(entry.ticker)
@@ -87,6 +193,7 @@ class PriceCache:
     def skip(self, ticker: str, count: int) -> int:
         """Skip `count` sequence numbers at the next update of `ticker`; that update's number."""
         with self._lock:
+            self._unpack_any((ticker,))
             self._skips[ticker] = self._skips.get(ticker, 0) + count
             entry = self._prices.get(ticker)
             return (entry.sequence if entry is not None else 0) + 1 + self._skips[ticker]
@@ -94,14 +201,23 @@ class PriceCache:
     def get(self, ticker: str) -> CachedPrice | None:
         """The latest entry for `ticker`, or None when it has no price yet."""
         with self._lock:
-            return self._prices.get(ticker)
+            return self._get(ticker)
+
+    def _get(self, ticker: str) -> CachedPrice | None:
+        entry = self._prices.get(ticker)
+        rows = self._rows
+        if entry is None and rows is not None:
+            i = rows.index.get(ticker)
+            if i is not None:
+                return rows.entry(i, self._encoder)
+        return entry
 
     def snapshot(self, tickers: Iterable[str] | None = None) -> list[CachedPrice]:
         """Entries for `tickers` that have a price (all entries when None), by ticker."""
         with self._lock:
             if tickers is None:
-                return [self._prices[t] for t in sorted(self._prices)]
-            return [p for t in tickers if (p := self._prices.get(t)) is not None]
+                tickers = sorted([*self._prices, *(self._rows.index if self._rows else ())])
+            return [p for t in tickers if (p := self._get(t)) is not None]
 
     def mark_stale(self, tickers: Iterable[str]) -> list[CachedPrice]:
         """Flag the cached prices of `tickers` DATA_STATE_STALE; return the new entries.
@@ -111,7 +227,9 @@ class PriceCache:
         next accepted quote of a ticker makes it LIVE again.
         """
         out: list[CachedPrice] = []
+        tickers = list(tickers)
         with self._lock:
+            self._unpack_any(tickers)
             prices = self._prices
             for ticker in tickers:
                 entry = prices.get(ticker)
@@ -124,8 +242,9 @@ class PriceCache:
     def forget(self, ticker: str) -> None:
         """Drop a ticker's entry (the source no longer serves it)."""
         with self._lock:
+            self._unpack_any((ticker,))
             self._prices.pop(ticker, None)
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._prices)
+            return len(self._prices) + (len(self._rows.index) if self._rows else 0)

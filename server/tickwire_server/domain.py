@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, overload
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 
 class MarketState(enum.Enum):
@@ -48,6 +56,106 @@ class Quote:
     vwap: float | None = None
     transactions: int | None = None
     size: float | None = None  # shares traded at this price (a trade's size), when known
+
+
+class PriceBlock(Sequence[Quote]):
+    """One batch of a fixed ticker list as columns: a price each, one timestamp for all.
+
+    What a source that moves the same tickers every tick (the simulator, a
+    REST poll) hands its sink instead of a `Quote` each: the server keeps the
+    columns as they are, so the block costs no object per price on its way
+    to the wire. Pass the same `tickers` tuple object each time the list is
+    unchanged: the server then reuses what it worked out for it. Tickers
+    must be distinct. A bar column (`open` ... `transactions`) or `sizes`
+    is either given for every row or left None; `transactions` is an
+    integer column. It is also a `Sequence[Quote]` (each row built on
+    demand), so whatever takes quotes takes a block. Treat it as immutable.
+    """
+
+    __slots__ = (
+        "tickers",
+        "prices",
+        "timestamp_ns",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "vwap",
+        "transactions",
+        "sizes",
+    )
+
+    def __init__(
+        self,
+        tickers: tuple[str, ...],
+        prices: FloatArray,
+        timestamp_ns: int,
+        *,
+        open: FloatArray | None = None,  # noqa: A002  (the field's name, as on Quote)
+        high: FloatArray | None = None,
+        low: FloatArray | None = None,
+        close: FloatArray | None = None,
+        volume: FloatArray | None = None,
+        vwap: FloatArray | None = None,
+        transactions: IntArray | None = None,
+        sizes: FloatArray | None = None,
+    ) -> None:
+        """A block of `tickers` at `prices` (float64, one per ticker) at `timestamp_ns`.
+
+        Raises:
+            ValueError: a column's length differs from the ticker list's.
+        """
+        self.tickers = tickers
+        self.prices = np.asarray(prices, dtype=np.float64)
+        self.timestamp_ns = timestamp_ns
+        self.open = _column(open, np.float64)
+        self.high = _column(high, np.float64)
+        self.low = _column(low, np.float64)
+        self.close = _column(close, np.float64)
+        self.volume = _column(volume, np.float64)
+        self.vwap = _column(vwap, np.float64)
+        self.transactions = _column(transactions, np.int64)
+        self.sizes = _column(sizes, np.float64)
+        n = len(tickers)
+        for name in ("prices", *BAR_COLUMNS, "sizes"):
+            column = getattr(self, name)
+            if column is not None and column.shape != (n,):
+                raise ValueError(f"{name} has shape {column.shape}, the block has {n} tickers")
+
+    def __len__(self) -> int:
+        return len(self.tickers)
+
+    @overload
+    def __getitem__(self, index: int) -> Quote: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Quote]: ...
+    def __getitem__(self, index: int | slice) -> Quote | list[Quote]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        bars = {}
+        for name in BAR_COLUMNS:
+            column = getattr(self, name)
+            if column is not None:
+                bars[name] = column[index].item()
+        sizes = self.sizes
+        return Quote(
+            self.tickers[index],
+            self.prices[index].item(),
+            self.timestamp_ns,
+            size=None if sizes is None else sizes[index].item(),
+            **bars,
+        )
+
+    def __repr__(self) -> str:
+        return f"PriceBlock({len(self)} tickers at {self.timestamp_ns})"
+
+
+BAR_COLUMNS = ("open", "high", "low", "close", "volume", "vwap", "transactions")
+
+
+def _column(values: npt.ArrayLike | None, dtype: type[np.generic]) -> npt.NDArray[Any] | None:
+    return None if values is None else np.asarray(values, dtype=dtype)
 
 
 @dataclass(frozen=True, slots=True)

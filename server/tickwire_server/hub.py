@@ -13,7 +13,7 @@ from tickwire_server import codec
 from tickwire_server.cache import PriceCache
 from tickwire_server.candles.book import CandleBook
 from tickwire_server.codec import CachedPrice
-from tickwire_server.domain import Quote, SourceStatus, TickerResult, TickerStatus
+from tickwire_server.domain import PriceBlock, Quote, SourceStatus, TickerResult, TickerStatus
 from tickwire_server.errors import EndReason, StreamEnded
 from tickwire_server.recording import Recorder
 from tickwire_server.sources.base import PriceSource
@@ -186,6 +186,11 @@ class Hub:
         once for them all. The cost is then per subscriber, not per update and
         subscriber.
         """
+        if isinstance(quotes, PriceBlock):
+            batch = self._cache.apply_block(quotes)
+            if batch is not None:
+                self._publish_block(batch)
+                return
         entries = self._cache.apply(quotes)
         if not entries:
             return
@@ -197,6 +202,25 @@ class Hub:
             self.candles.observe(entries)
         for listener in self._price_listeners:
             listener(entries)
+
+    def _publish_block(self, batch: codec.ColumnBatch) -> None:
+        """`publish` of a block the cache took in columns: no entry per price unless asked for.
+
+        The recorder and price listeners get entries (made once, after the
+        fan-out, so each carries the element the streams were sent).
+        """
+        block = batch.block
+        self._stats.updates_accepted += len(block)
+        if not self._offer_shared(batch):
+            self._offer_rows(batch)
+        if self.candles is not None:
+            self.candles.observe_block(block)
+        if self.recorder is not None or self._price_listeners:
+            entries = batch.cached_prices(self._cache.encoder)
+            if self.recorder is not None:
+                self.recorder.prices(entries)
+            for listener in self._price_listeners:
+                listener(entries)
 
     def accept(self, entries: Sequence[CachedPrice], snapshot: bool = False) -> None:
         """Cache and fan out entries numbered elsewhere (an edge's, from the ingest).
@@ -227,21 +251,36 @@ class Hub:
             if keys == self._last_keys:  # the same tickers as last time: share the set too
                 keys = self._last_keys
             self._last_keys = keys
-            plan = self._plan
-            if plan is None or plan[0] is not keys:
-                plan = self._plan = self._fanout_plan(keys) if self._wide(keys) else None
-            if plan is not None:
-                # Each encoded only if a stream sends it, then once for all who hold its share.
-                batches = [
-                    codec.SharedBatch(by_ticker, keys)
-                    if share is keys
-                    else codec.SharedBatch({t: by_ticker[t] for t in share}, share)
-                    for share in plan[1]
-                ]
-                for sub, share_index in plan[2]:
-                    sub.offer_all(batches[share_index])
+            if self._offer_shared(codec.SharedBatch(by_ticker, keys)):
                 return
         self._offer_each(entries)
+
+    def _offer_shared(self, batch: codec.SharedBatch) -> bool:
+        """Offer a wide `batch` subscriber by subscriber, as planned; False if it is narrow."""
+        keys = batch.keys
+        plan = self._plan
+        if plan is None or plan[0] is not keys:
+            plan = self._plan = self._fanout_plan(keys) if self._wide(keys) else None
+        if plan is None:
+            return False
+        # Each encoded only if a stream sends it, then once for all who hold its share.
+        batches = [batch if share is keys else batch.share(share) for share in plan[1]]
+        for sub, share_index in plan[2]:
+            sub.offer_all(batches[share_index])
+        return True
+
+    def _offer_rows(self, batch: codec.ColumnBatch) -> None:
+        """Offer each row of a narrow block to its ticker's subscribers."""
+        index = self._index
+        elements: dict[str, bytes] | None = None
+        for ticker in batch.block.tickers:
+            subs = index.get(ticker)
+            if subs:
+                if elements is None:
+                    elements = batch.elements
+                element = elements[ticker]
+                for sub in subs:
+                    sub.offer(ticker, element)
 
     def _offer_each(self, entries: Sequence[CachedPrice], snapshot: bool = False) -> None:
         """Offer each entry to its ticker's subscribers, in order (as a snapshot, if asked)."""
@@ -419,8 +458,10 @@ class LoopSink:
         if threading.get_ident() == self._thread:
             self._hub.publish(quotes)  # the hot path: no copy on the loop's own thread
         elif not self._loop.is_closed():
-            # The source may reuse its sequence once this returns: hand over a copy.
-            self._loop.call_soon_threadsafe(self._hub.publish, list(quotes))
+            # The source may reuse its sequence once this returns: hand over a copy
+            # (a block is immutable: it goes as it is).
+            batch = quotes if isinstance(quotes, PriceBlock) else list(quotes)
+            self._loop.call_soon_threadsafe(self._hub.publish, batch)
 
     def set_status(self, status: SourceStatus) -> None:
         self._call(self._hub.set_status, status)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 import threading
 
+import numpy as np
 import pytest
 
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire_server.cache import PriceCache
-from tickwire_server.domain import Quote
+from tickwire_server.codec import CachedPrice
+from tickwire_server.domain import PriceBlock, Quote
 
 T0 = 1_700_000_000_000_000_000
 JOIN_TIMEOUT = 10.0
@@ -324,3 +326,103 @@ def test_the_update_message_is_decoded_from_the_element_on_demand() -> None:
     batch = pb.PriceBatch()
     batch.updates.append(entry.update)
     assert batch.SerializeToString() == entry.element
+
+
+# Blocks: a ticker list kept in columns -----------------------------------------------------
+
+
+TICKERS = ("AAPL", "MSFT", "V")
+
+
+def _block(*prices: float, ts: int = T0, tickers: tuple[str, ...] = TICKERS) -> PriceBlock:
+    return PriceBlock(tickers, np.array(prices), ts, sizes=np.full(len(prices), 100.0))
+
+
+def _state(cache: PriceCache, ticker: str) -> tuple[float, float, int, int]:
+    entry = cache.get(ticker)
+    assert entry is not None
+    u = entry.update
+    return u.price, u.previous_price, u.sequence, u.state
+
+
+def _element(cache: PriceCache, ticker: str) -> bytes:
+    entry = cache.get(ticker)
+    assert entry is not None
+    return entry.element
+
+
+def test_a_block_is_read_back_ticker_by_ticker_as_quotes_would_be() -> None:
+    blocks, quotes = PriceCache(), PriceCache()
+    for cache in (blocks, quotes):
+        cache.apply([Quote("MSFT", 400.0, T0 - 1)])  # one ticker priced before the block
+    for prices, ts in (((190.0, 401.0, 280.0), T0), ((191.0, 401.0, 279.5), T0 + 1)):
+        batch = blocks.apply_block(_block(*prices, ts=ts))
+        assert batch is not None
+        quotes.apply(list(_block(*prices, ts=ts)))
+    for ticker in TICKERS:
+        assert _element(blocks, ticker) == _element(quotes, ticker)
+    assert _state(blocks, "MSFT") == (401.0, 401.0, 3, pb.DATA_STATE_LIVE)
+    assert blocks.version == quotes.version == 7
+    assert len(blocks) == 3
+    assert [e.ticker for e in blocks.snapshot()] == sorted(TICKERS)
+    assert [e.ticker for e in blocks.snapshot(["V", "NFLX", "AAPL"])] == ["V", "AAPL"]
+
+
+def test_a_quote_after_a_block_goes_on_from_it_and_the_next_block_from_the_quote() -> None:
+    cache = PriceCache()
+    cache.apply_block(_block(190.0, 400.0, 280.0))
+    cache.apply([Quote("AAPL", 195.0, T0 + 1)])
+    assert _state(cache, "AAPL") == (195.0, 190.0, 2, pb.DATA_STATE_LIVE)
+    assert cache.apply_block(_block(196.0, 401.0, 281.0, ts=T0 + 2)) is not None
+    assert _state(cache, "AAPL") == (196.0, 195.0, 3, pb.DATA_STATE_LIVE)
+    assert _state(cache, "V") == (281.0, 280.0, 2, pb.DATA_STATE_LIVE)
+
+
+def test_a_stale_mark_skip_and_forget_reach_tickers_kept_in_a_block() -> None:
+    cache = PriceCache()
+    cache.apply_block(_block(190.0, 400.0, 280.0))
+    [stale] = cache.mark_stale(["MSFT"])
+    assert stale.update.state == pb.DATA_STATE_STALE
+    assert _state(cache, "MSFT")[3] == pb.DATA_STATE_STALE
+    assert cache.skip("V", 5) == 7
+    cache.forget("AAPL")
+    assert cache.get("AAPL") is None
+    cache.apply_block(_block(191.0, 401.0, 281.0, ts=T0 + 1))
+    assert _state(cache, "MSFT") == (401.0, 400.0, 2, pb.DATA_STATE_LIVE)
+    assert _state(cache, "V")[2] == 7
+    assert _state(cache, "AAPL") == (191.0, 191.0, 1, pb.DATA_STATE_LIVE)
+
+
+def test_another_ticker_list_takes_over_from_the_first() -> None:
+    cache = PriceCache()
+    cache.apply_block(_block(190.0, 400.0, 280.0))
+    cache.apply_block(_block(402.0, 650.0, ts=T0 + 1, tickers=("MSFT", "NFLX")))
+    assert _state(cache, "AAPL") == (190.0, 190.0, 1, pb.DATA_STATE_LIVE)
+    assert _state(cache, "MSFT") == (402.0, 400.0, 2, pb.DATA_STATE_LIVE)
+    assert _state(cache, "NFLX") == (650.0, 650.0, 1, pb.DATA_STATE_LIVE)
+    assert len(cache) == 4
+
+
+def test_an_edge_entry_for_a_block_ticker_is_taken_when_newer() -> None:
+    cache = PriceCache()
+    cache.apply_block(_block(190.0, 400.0, 280.0))
+    newer = pb.PriceUpdate(ticker="V", price=290.0, sequence=9, state=pb.DATA_STATE_LIVE)
+    older = pb.PriceUpdate(ticker="AAPL", price=1.0, sequence=1, state=pb.DATA_STATE_LIVE)
+    assert [e.ticker for e in cache.accept([CachedPrice.of(newer), CachedPrice.of(older)])] == ["V"]
+    assert _state(cache, "V")[:1] == (290.0,)
+    assert _state(cache, "AAPL")[0] == 190.0
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, 0.0, -1.0])
+def test_a_block_with_a_bad_price_is_not_taken_in_columns(bad: float) -> None:
+    cache = PriceCache()
+    block = _block(190.0, bad, 280.0)
+    assert cache.apply_block(block) is None  # the hub then applies it quote by quote:
+    assert [e.ticker for e in cache.apply(block)] == ["AAPL", "V"]
+    assert cache.rejected == 1
+
+
+def test_a_block_naming_a_ticker_twice_is_not_taken_in_columns() -> None:
+    cache = PriceCache()
+    assert cache.apply_block(_block(1.0, 2.0, tickers=("AAPL", "AAPL"))) is None
+    assert cache.version == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,7 +16,7 @@ from tickwire_server.cache import PriceCache
 from tickwire_server.candles.bars import Bar
 from tickwire_server.candles.book import CandleBook
 from tickwire_server.candles.intervals import BY_NAME, NS, Sessions
-from tickwire_server.domain import Quote
+from tickwire_server.domain import PriceBlock, Quote
 from tickwire_server.subscriber import Subscriber
 
 T0 = 1_764_000_000 * NS  # 2025-11-24 16:00 UTC, a Monday
@@ -277,3 +278,30 @@ def test_a_tickers_next_price_after_a_quiet_spell_closes_its_coarser_bars() -> N
     assert [b.close for b in feed.bars("1m")] == [10.0]
     minute = feed.book.forming("AAPL", BY_NAME["1m"])
     assert minute is not None and (minute.start, minute.close) == (T0 + 3600 * NS, 20.0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.integers(0, 40 * NS),  # offset from T0: eight 5s bars
+            st.lists(st.floats(1.0, 1000.0, allow_nan=False), min_size=3, max_size=3),
+        ),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_a_block_makes_the_bars_its_quotes_make(steps: list[tuple[int, list[float]]]) -> None:
+    """In order or late, a block of three tickers a step: the same bars as a quote each."""
+    tickers = ("AAPL", "MSFT", "V")
+    by_block, by_quote = Feed(CandleBook()), Feed(CandleBook())
+    for offset, prices in steps:
+        block = PriceBlock(tickers, np.array(prices), T0 + offset, sizes=np.array([1.0, 0.0, 5.0]))
+        by_block.book.observe_block(block)
+        by_quote.book.observe(by_quote.cache.apply(list(block)))
+    for feed in (by_block, by_quote):
+        feed.flush()
+    assert [_values(b) + b.key() for b in by_block.closed] == [
+        _values(b) + b.key() for b in by_quote.closed
+    ]
+    assert by_block.closed, "bars closed"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 from google.protobuf.internal import encoder
 from hypothesis import given
@@ -13,9 +16,12 @@ from hypothesis import strategies as st
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire_server import codec
 from tickwire_server.codec import CachedPrice
+from tickwire_server.codec.columns import TickerFields, encode_block
 from tickwire_server.codec.elements import ENUM_NUMBERS, TAGS, contract_mismatches
 from tickwire_server.domain import (
+    FloatArray,
     MarketState,
+    PriceBlock,
     Quote,
     SourceState,
     SourceStatus,
@@ -25,6 +31,7 @@ from tickwire_server.domain import (
 )
 
 NOW_SLACK_NS = 60 * 1_000_000_000  # "near now": generous, only catches wrong units or epochs
+T_BLOCK = 1_700_000_000_123_456_789
 BAR_FIELDS = ("open", "high", "low", "close", "volume", "vwap", "transactions")
 
 
@@ -421,3 +428,83 @@ def test_split_frames_keep_every_element_in_order_within_the_limit(
         assert len(frame) <= max_bytes or len(batch.updates) == 1
     if len(codec.prices_frame(elements, conflated)) <= max_bytes:
         assert len(frames) == 1
+
+
+# Blocks: a ticker list's rows encoded together ------------------------------------------------
+
+
+@st.composite
+def _blocks(draw: st.DrawFn) -> tuple[PriceBlock, FloatArray, npt.NDArray[np.uint64]]:
+    """A block (distinct symbols, some columns), the prices it moved from and its sequences."""
+    n = draw(st.integers(min_value=0, max_value=30))
+    tickers = tuple(draw(st.lists(_symbols, min_size=n, max_size=n, unique=True)))
+    prices = draw(st.lists(_positive, min_size=n, max_size=n))
+    # Some rows do not move (a change of zero leaves its fields out) and some barely do.
+    previous = [draw(st.sampled_from([p, p * (1 + 1e-16), draw(_positive)])) for p in prices]
+    columns: dict[str, Any] = {}
+    for name in BAR_FIELDS[:-1]:
+        if draw(st.booleans()):
+            columns[name] = draw(st.lists(_finite, min_size=n, max_size=n))
+    if draw(st.booleans()):
+        columns["transactions"] = draw(
+            st.lists(st.integers(min_value=0, max_value=2**63 - 1), min_size=n, max_size=n)
+        )
+    ts = draw(st.integers(min_value=-(2**62), max_value=2**62))
+    sequence = draw(st.lists(st.integers(min_value=1, max_value=2**64 - 1), min_size=n, max_size=n))
+    block = PriceBlock(tickers, np.array(prices, np.float64), ts, **columns)
+    return block, np.array(previous, np.float64), np.array(sequence, np.uint64)
+
+
+@given(_blocks())
+def test_a_block_encodes_each_row_as_the_generated_encoder_does(
+    case: tuple[PriceBlock, FloatArray, npt.NDArray[np.uint64]],
+) -> None:
+    block, previous, sequence = case
+    data, ends = encode_block(TickerFields(block.tickers), block, previous, sequence)
+    expected = [
+        codec.update_element(
+            build_update(q, pb.PriceUpdate(ticker=q.ticker, price=p, sequence=n - 1))
+        )
+        for q, p, n in zip(block, previous.tolist(), sequence.tolist(), strict=True)
+    ]
+    assert data == b"".join(expected)
+    assert ends.tolist() == list(itertools.accumulate(map(len, expected)))
+
+
+def test_a_column_batch_frames_and_elements_are_its_rows() -> None:
+    tickers = ("AAPL", "V", "BRK.B")
+    block = PriceBlock(tickers, np.array([191.0, 280.0, 410.0]), T_BLOCK)
+    previous = np.array([190.0, 280.0, 400.0])
+    sequence = np.array([2, 130, 20_000], np.uint64)
+    batch = codec.ColumnBatch(TickerFields(tickers), block, previous, sequence)
+    encoder_ = codec.Encoder()
+    elements = {
+        q.ticker: encoder_.live_element(q, p, n)
+        for q, p, n in zip(block, previous.tolist(), sequence.tolist(), strict=True)
+    }
+    assert batch.frame(3) == codec.prices_frame(elements.values(), conflated=3)
+    assert batch.elements == elements
+    assert batch.share(frozenset({"V"})).frame() == codec.prices_frame([elements["V"]])
+    entries = batch.cached_prices(encoder_)
+    assert [(e.ticker, e.sequence, e.element) for e in entries] == [
+        (t, n, elements[t]) for t, n in zip(tickers, sequence.tolist(), strict=True)
+    ]
+
+
+def test_a_block_is_a_sequence_of_its_quotes() -> None:
+    block = PriceBlock(
+        ("A", "B"),
+        np.array([1.5, 2.5]),
+        T_BLOCK,
+        high=[2.0, 3.0],
+        transactions=[7, 8],
+        sizes=[100.0, 0.0],
+    )
+    assert list(block) == [
+        Quote("A", 1.5, T_BLOCK, high=2.0, transactions=7, size=100.0),
+        Quote("B", 2.5, T_BLOCK, high=3.0, transactions=8, size=0.0),
+    ]
+    assert block[-1].ticker == "B"
+    assert block[:1] == [block[0]]
+    with pytest.raises(ValueError, match="low has shape"):
+        PriceBlock(("A", "B"), np.array([1.5, 2.5]), T_BLOCK, low=[1.0])

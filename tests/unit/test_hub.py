@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 from fakes.scripted import ScriptedSource
 
 from tickwire.v1 import market_data_pb2 as pb
 from tickwire_server import codec
 from tickwire_server.cache import PriceCache
-from tickwire_server.domain import MarketState, Quote, SourceState, SourceStatus
+from tickwire_server.domain import MarketState, PriceBlock, Quote, SourceState, SourceStatus
 from tickwire_server.errors import EndReason, StreamEnded
 from tickwire_server.hub import Hub, LoopSink
 from tickwire_server.subscriber import Subscriber
@@ -636,3 +638,56 @@ async def test_a_batch_replaced_before_any_stream_sends_it_is_never_encoded(
             (102.0, 101.0, 3)
         ] * 10  # change fields against the price it replaced, sequence counts all three
     assert sorted(encoded) == [(t, 102.0) for t in tickers]  # once, for all three streams
+
+
+# Blocks ----------------------------------------------------------------------------------
+
+
+BLOCK_TICKERS = tuple(f"T{i:02d}" for i in range(12))
+
+
+def _price_block(step: int) -> PriceBlock:
+    prices = np.array([100.0 + i + step * 0.25 * (-1) ** i for i in range(len(BLOCK_TICKERS))])
+    return PriceBlock(BLOCK_TICKERS, prices, 1_700_000_000_000_000_000 + step)
+
+
+async def _block_streams(hub: Hub) -> list[Subscriber]:
+    """Streams of the whole list, of part of it and of one ticker of it."""
+    wide = [_attach(hub, *BLOCK_TICKERS) for _ in range(6)]
+    return [*wide, _attach(hub, *BLOCK_TICKERS[:5]), _attach(hub, "T03")]
+
+
+async def test_a_block_reaches_every_stream_as_its_quotes_would() -> None:
+    """Wide and narrow, whole list or a share: the same updates, byte for byte, as quotes."""
+    got: dict[str, list[list[pb.PriceUpdate]]] = {}
+    for kind in ("block", "quotes"):
+        _, hub, _ = await _hub(universe={t: 1.0 for t in BLOCK_TICKERS})
+        heard: list[list[codec.CachedPrice]] = []
+        hub.on_prices(heard.append)
+        subs = await _block_streams(hub)
+        for sub in subs:
+            await _frames(sub)  # the snapshots
+        for step in range(3):
+            block = _price_block(step)
+            hub.publish(block if kind == "block" else list(block))
+        got[kind] = [_updates(await _frames(sub)) for sub in subs]
+        got[kind].append([e.update for batch in heard for e in batch])
+    assert got["block"] == got["quotes"]
+    wide, share, one = got["block"][0], got["block"][6], got["block"][7]
+    assert [u.ticker for u in wide] == list(BLOCK_TICKERS)
+    # The source's opening prices were 1, so the latest of three blocks is 4.
+    assert [u.sequence for u in wide] == [4] * len(BLOCK_TICKERS)
+    assert sorted(u.ticker for u in share) == list(BLOCK_TICKERS[:5])
+    assert [(u.ticker, u.sequence) for u in one] == [("T03", 4)]
+
+
+async def test_a_block_with_a_bad_price_delivers_the_rest() -> None:
+    _, hub, cache = await _hub(universe={t: 1.0 for t in BLOCK_TICKERS})
+    sub = _attach(hub, *BLOCK_TICKERS)
+    await _frames(sub)  # the snapshots
+    prices = _price_block(0).prices.copy()
+    prices[4] = math.nan
+    hub.publish(PriceBlock(BLOCK_TICKERS, prices, 1_700_000_000_000_000_000))
+    tickers = [u.ticker for u in _updates(await _frames(sub))]
+    assert tickers == [t for t in BLOCK_TICKERS if t != "T04"]
+    assert cache.rejected == 1

@@ -22,11 +22,13 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Protocol
 
 from tickwire_server.candles.bars import Bar
 from tickwire_server.candles.intervals import BASE, INTERVALS, NS, Interval, Sessions, span
 from tickwire_server.codec import CachedPrice
+from tickwire_server.domain import PriceBlock
 from tickwire_server.subscriber import Subscriber
 from tickwire_server.tasks import cancel
 
@@ -139,23 +141,33 @@ class CandleBook:
 
     def observe(self, entries: Sequence[CachedPrice]) -> None:
         """Add a batch of accepted prices (the hub calls this after its fan-out)."""
+        rows = []
+        for entry in entries:
+            quote = entry.quote  # the cache's live entries all have one
+            assert quote is not None
+            rows.append((entry.ticker, entry.price, quote.size or 0.0, quote.timestamp_ns))
+        self._observe(rows)
+
+    def observe_block(self, block: PriceBlock) -> None:
+        """Add a block of accepted prices (as `observe`, from its columns)."""
+        t = block.timestamp_ns
+        sizes = repeat(0.0) if block.sizes is None else block.sizes.tolist()
+        self._observe(zip(block.tickers, block.prices.tolist(), sizes, repeat(t)))
+
+    def _observe(self, rows: Iterable[tuple[str, float, float, int]]) -> None:
+        """Add prices as (ticker, price, size traded or 0, time) rows."""
         series = self._series
         closed: list[Bar] = []
         clock = self.clock_ns
         dirty = self._dirty
         watched = self._watched
-        for entry in entries:
-            quote = entry.quote  # the cache's live entries all have one
-            assert quote is not None
-            t = quote.timestamp_ns
-            ticker = entry.ticker
+        for ticker, price, size, t in rows:
             s = series.get(ticker)
             if s is None:
                 s = series[ticker] = _Series(ticker, t)
             base = s.base
             if base is not None and base.start <= t < base.end:  # (a base bar holds a price)
                 # Bar.tick, inlined: this runs for every accepted price.
-                price = entry.price
                 if price > base.high:
                     base.high = price
                 elif price < base.low:
@@ -166,7 +178,6 @@ class CandleBook:
                 elif t < base.first_ns:
                     base.open = price
                     base.first_ns = t
-                size = quote.size
                 if size:
                     base.volume += size
                     base.pv += price * size
@@ -177,9 +188,9 @@ class CandleBook:
                     self._close_base(s, closed, until=t)
                 start = t - t % BASE.ns
                 s.base = base = Bar(ticker, BASE, start, start + BASE.ns)
-                base.tick(entry.price, quote.size or 0.0, t)
+                base.tick(price, size, t)
             else:
-                self._late(s, entry.price, quote.size or 0.0, t, closed)
+                self._late(s, price, size, t, closed)
             if t > clock:
                 clock = t
             if watched and ticker in watched:

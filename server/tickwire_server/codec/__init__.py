@@ -9,11 +9,14 @@ behind one more tag and length. Nothing here is per subscriber.
 - `elements`: the hand-written element encoder (`Encoder`), its field tags
   (checked against the generated descriptors at import) and varints;
 - `entry`: `CachedPrice`, the cache's lazily encoded entry;
+- `columns`: a `PriceBlock`'s rows encoded together with array operations
+  (`ColumnBatch`, the cache's batch of a block);
 - `frames`: price frames (split to a size limit), `SharedBatch`, and the
   control frames (acks, heartbeats, market status);
 - `messages`: domain types as generated messages, for the unary methods.
 """
 
+from tickwire_server.codec.columns import ColumnBatch, TickerFields
 from tickwire_server.codec.elements import Encoder, update_element, varint
 from tickwire_server.codec.entry import CachedPrice
 from tickwire_server.codec.frames import (
@@ -40,9 +43,11 @@ __all__ = [
     "SOURCE_STATES",
     "TICKER_STATUSES",
     "CachedPrice",
+    "ColumnBatch",
     "Encoded",
     "Encoder",
     "SharedBatch",
+    "TickerFields",
     "ack_frame",
     "heartbeat_frame",
     "market_status",

@@ -197,7 +197,7 @@ class Encoder:
             body += _DIRECTIONS[(change > 0) - (change < 0)]
         stamp = self._stamp
         if stamp[0] != quote.timestamp_ns:
-            stamp = self._stamp = (quote.timestamp_ns, _timestamp_field(quote.timestamp_ns))
+            stamp = self._stamp = (quote.timestamp_ns, timestamp_field(quote.timestamp_ns))
         body += stamp[1] + _TAG_SEQUENCE + varint(sequence) + _STATE_LIVE
         if (
             quote.open is not None
@@ -214,16 +214,21 @@ class Encoder:
 
     def _ticker_field(self, ticker: str) -> bytes:
         """Field 1 (`ticker`) of `ticker`, remembered."""
-        name = ticker.encode()
-        size = len(name)
-        field = (_FIELD1_HEADS[size] if size < 0x80 else _TAG_UPDATES + varint(size)) + name
+        field = ticker_field(ticker)
         if len(self._tickers) >= self.max_symbols:
             self._tickers = {}
         self._tickers[ticker] = field
         return field
 
 
-def _timestamp_field(ns: int) -> bytes:
+def ticker_field(ticker: str) -> bytes:
+    """Field 1 (`ticker`) of a `PriceUpdate`."""
+    name = ticker.encode()
+    size = len(name)
+    return (_FIELD1_HEADS[size] if size < 0x80 else _TAG_UPDATES + varint(size)) + name
+
+
+def timestamp_field(ns: int) -> bytes:
     """Field 7 (`timestamp`) for `ns` nanoseconds since the epoch."""
     seconds, nanos = divmod(ns, 1_000_000_000)
     body = b""

@@ -34,16 +34,25 @@ class CachedPrice:
     )
 
     def __init__(
-        self, quote: Quote, price: float, previous_price: float, sequence: int, encoder: Encoder
+        self,
+        quote: Quote,
+        price: float,
+        previous_price: float,
+        sequence: int,
+        encoder: Encoder,
+        element: bytes | None = None,
     ) -> None:
-        """A LIVE entry for `quote` (price `price`), moved from `previous_price`."""
+        """A LIVE entry for `quote` (price `price`), moved from `previous_price`.
+
+        `element` is its encoding when already made (else `encoder` makes it on first read).
+        """
         self.ticker = quote.ticker
         self.price = price
         self.sequence = sequence
         self.quote: Quote | None = quote  # None for an entry built from a message
         self._previous_price = previous_price
         self._encoder: Encoder | None = encoder
-        self._element: bytes | None = None
+        self._element = element
         self._update: pb.PriceUpdate | None = None
         self._snapshot: bytes | None = None
 

@@ -76,6 +76,8 @@ class SharedBatch:
     per distinct `conflated` count; streams under the same load mostly share
     one) is made once and reused by every stream that sends it. A batch
     replaced in every mailbox before any stream sends it costs no encoding.
+    Subclasses encode otherwise (`ColumnBatch`: a whole block at once) by
+    overriding `_encode_elements` and `_join`.
     """
 
     __slots__ = ("entries", "keys", "_elements", "_body", "_frames")
@@ -87,12 +89,35 @@ class SharedBatch:
         self._body: bytes | None = None
         self._frames: dict[int, bytes] = {}
 
+    @classmethod
+    def of_elements(cls, elements: dict[str, bytes], keys: frozenset[str]) -> SharedBatch:
+        """A batch of elements already encoded (a share of another batch's)."""
+        batch = cls({}, keys)
+        batch._elements = elements
+        return batch
+
     @property
     def elements(self) -> dict[str, bytes]:
         """The encoded element of every ticker, in the batch's order (made once)."""
         if self._elements is None:
-            self._elements = {t: e.element for t, e in self.entries.items()}
+            self._elements = self._encode_elements()
         return self._elements
+
+    def _encode_elements(self) -> dict[str, bytes]:
+        return {t: e.element for t, e in self.entries.items()}
+
+    def share(self, keys: frozenset[str]) -> SharedBatch:
+        """The batch of `keys` (a subset of this one's) alone."""
+        if self.entries:
+            return SharedBatch({t: self.entries[t] for t in keys}, keys)
+        elements = self.elements
+        return SharedBatch.of_elements({t: elements[t] for t in keys}, keys)
+
+    def _join(self) -> bytes:
+        """Every element, joined in order."""
+        if self._elements is not None:
+            return b"".join(self._elements.values())
+        return b"".join([e.element for e in self.entries.values()])
 
     def frame(self, conflated: int = 0) -> bytes:
         """`prices_frame(elements, conflated)`, from elements joined once."""
@@ -101,7 +126,7 @@ class SharedBatch:
             return frame
         body = self._body
         if body is None:
-            body = self._body = b"".join([e.element for e in self.entries.values()])
+            body = self._body = self._join()
         if len(self._frames) >= _SHARED_FRAMES:  # counts all differ: keep memory bounded
             self._frames.clear()
         frame = self._frames[conflated] = _frame(body, conflated)
