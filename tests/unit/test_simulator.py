@@ -9,10 +9,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pytest
 
-from tickwire_server.domain import Quote, SourceState, SourceStatus
+from tickwire_server.domain import PriceBlock, Quote, SourceState, SourceStatus
 from tickwire_server.sources.base import PriceSource
 from tickwire_server.sources.simulator import (
     DEFAULT_TICKERS,
+    LOT,
     PROFILES,
     TRADING_SECONDS_PER_YEAR,
     SimulatorSource,
@@ -27,12 +28,14 @@ class RecordingSink:
 
     def __init__(self) -> None:
         self.batches: list[list[Quote]] = []
+        self.raw: list[Sequence[Quote]] = []  # as published: a step's is a PriceBlock
         self.statuses: list[SourceStatus] = []
         self.rejected: list[tuple[list[str], str]] = []
         self._changed = asyncio.Event()
 
     def publish(self, quotes: Sequence[Quote]) -> None:
         self.batches.append(list(quotes))
+        self.raw.append(quotes)
         self._changed.set()
 
     def set_status(self, status: SourceStatus) -> None:
@@ -232,3 +235,24 @@ def test_step_length_is_the_interval_in_trading_years() -> None:
     returns = np.diff(np.log(prices))
     variance = PROFILES["V"].sigma ** 2 / 252
     assert returns.var() == pytest.approx(variance, abs=5 * variance * math.sqrt(2 / steps))
+
+
+async def test_a_step_publishes_one_block_of_a_ticker_list_kept_until_it_changes() -> None:
+    """The server keeps a block of the same tuple in columns: a step must not make a new one."""
+    source = SimulatorSource(interval=INTERVAL, seed=3)
+    sink = RecordingSink()
+    source._step()  # not started: nowhere to publish
+    await source.start(sink)
+    try:
+        source._step()
+        source._step()
+        source.add_ticker("ZZZ")
+        source._step()
+    finally:
+        await source.stop()
+    first, second, third = sink.raw[1:4]
+    assert isinstance(first, PriceBlock) and isinstance(second, PriceBlock)
+    assert first.tickers is second.tickers
+    assert sorted(first.tickers) == sorted(DEFAULT_TICKERS)
+    assert isinstance(third, PriceBlock) and "ZZZ" in third.tickers
+    assert first.sizes is not None and (first.sizes >= LOT).all()

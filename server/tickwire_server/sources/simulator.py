@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tickwire_server.domain import Quote, TickerMeta
+from tickwire_server.domain import PriceBlock, Quote, TickerMeta
 from tickwire_server.sources.base import PriceSink, SteppingSource
 from tickwire_server.sources.gbm import SHOCK_PROBABILITY, SHOCK_RANGE, GbmState
 
@@ -89,7 +89,7 @@ class SimulatorSource(SteppingSource):
     """Simulated prices for a default universe plus any ticker a subscriber asks for.
 
     Every `interval` seconds all active tickers take one correlated GBM step of
-    `interval` trading seconds, and the sink gets one batch with a quote each.
+    `interval` trading seconds, and the sink gets one `PriceBlock` of them all.
     """
 
     name = "simulator"
@@ -129,6 +129,8 @@ class SimulatorSource(SteppingSource):
         self._profiles: dict[str, Profile] = {}
         self._bars: dict[str, _Bar] = {}
         self._unpublished: set[str] = set()  # added, first price not yet out
+        # The stepped tickers as one tuple, made again when the set changes (GBM's version).
+        self._order: tuple[int, tuple[str, ...]] = (-1, ())
         for ticker in tickers:
             self._activate(ticker)
 
@@ -208,20 +210,30 @@ class SimulatorSource(SteppingSource):
             raise
 
     def _step(self) -> None:
-        prices = self._gbm.step(self._rng, self._dt).tolist()
+        gbm = self._gbm
+        prices = gbm.step(self._rng, self._dt)
         now = time.time_ns()
         sizes = self._sizes.gamma(2.0, self._lots_per_step / 2.0, len(prices))
-        sizes = (np.maximum(1.0, np.round(sizes)) * LOT).tolist()
-        quotes = []
-        for ticker, price, size in zip(self._gbm.tickers, prices, sizes, strict=True):
-            bar = self._bars[ticker]
+        if self._order[0] != gbm.version:  # a ticker came or went: the list is new
+            self._order = (gbm.version, tuple(gbm.tickers))
+        tickers = self._order[1]
+        bars = [self._bars[ticker] for ticker in tickers]
+        for bar, price in zip(bars, prices.tolist(), strict=True):
             bar.update(price)
-            quote = bar.quote(ticker, now)
-            quote.size = size
-            quotes.append(quote)
         self._unpublished.clear()  # a step publishes every ticker
-        if quotes and self._sink is not None:
-            self._sink.publish(quotes)
+        if tickers and self._sink is not None:
+            self._sink.publish(
+                PriceBlock(
+                    tickers,
+                    prices,
+                    now,
+                    open=np.array([bar.open for bar in bars]),
+                    high=np.array([bar.high for bar in bars]),
+                    low=np.array([bar.low for bar in bars]),
+                    close=prices,
+                    sizes=np.maximum(1.0, np.round(sizes)) * LOT,
+                )
+            )
 
     def _publish_one(self, ticker: str) -> None:
         """The first price of a new ticker, unless a step already published it."""
