@@ -280,28 +280,54 @@ def test_a_tickers_next_price_after_a_quiet_spell_closes_its_coarser_bars() -> N
     assert minute is not None and (minute.start, minute.close) == (T0 + 3600 * NS, 20.0)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     steps=st.lists(
         st.tuples(
             st.integers(0, 40 * NS),  # offset from T0: eight 5s bars
             st.lists(st.floats(1.0, 1000.0, allow_nan=False), min_size=3, max_size=3),
+            st.booleans(),  # read the forming bars after this step
         ),
         min_size=1,
         max_size=60,
-    )
+    ),
+    in_order=st.booleans(),
 )
-def test_a_block_makes_the_bars_its_quotes_make(steps: list[tuple[int, list[float]]]) -> None:
-    """In order or late, a block of three tickers a step: the same bars as a quote each."""
+def test_a_block_makes_the_bars_its_quotes_make(
+    steps: list[tuple[int, list[float], bool]], in_order: bool
+) -> None:
+    """In order (ticked in columns within a window) or late, a block of three tickers a
+    step: the same forming and closed bars as a quote each, read between blocks or not."""
+    if in_order:
+        steps = sorted(steps)
     tickers = ("AAPL", "MSFT", "V")
     by_block, by_quote = Feed(CandleBook()), Feed(CandleBook())
-    for offset, prices in steps:
+    iv = BY_NAME["10s"]
+    for offset, prices, read in steps:
         block = PriceBlock(tickers, np.array(prices), T0 + offset, sizes=np.array([1.0, 0.0, 5.0]))
         by_block.book.observe_block(block)
         by_quote.book.observe(by_quote.cache.apply(list(block)))
+        if read:
+            for ticker in tickers:
+                got, expected = by_block.book.forming(ticker, iv), by_quote.book.forming(ticker, iv)
+                assert (got and _values(got) + got.key()) == (
+                    expected and _values(expected) + expected.key()
+                )
     for feed in (by_block, by_quote):
         feed.flush()
     assert [_values(b) + b.key() for b in by_block.closed] == [
         _values(b) + b.key() for b in by_quote.closed
     ]
     assert by_block.closed, "bars closed"
+
+
+def test_a_price_older_than_the_last_block_does_not_become_the_close() -> None:
+    """Blocks ticked in columns leave each bar's last price time as it is: the latest block's."""
+    book = CandleBook()
+    tickers = ("AAPL", "MSFT")
+    for k, price in enumerate((10.0, 11.0, 12.0, 13.0)):
+        book.observe_block(PriceBlock(tickers, np.array([price, price]), T0 + k * NS // 2))
+    book.observe(PriceCache().apply([Quote("AAPL", 99.0, T0 + NS)]))  # between two blocks
+    bar = book.forming("AAPL", BY_NAME["5s"])
+    assert bar is not None
+    assert (bar.open, bar.high, bar.close, bar.transactions) == (10.0, 99.0, 13.0, 5)

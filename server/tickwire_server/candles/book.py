@@ -26,6 +26,7 @@ from itertools import repeat
 from typing import Protocol
 
 from tickwire_server.candles.bars import Bar
+from tickwire_server.candles.columns import BlockBars
 from tickwire_server.candles.intervals import BASE, INTERVALS, NS, Interval, Sessions, span
 from tickwire_server.codec import CachedPrice
 from tickwire_server.domain import PriceBlock
@@ -120,6 +121,7 @@ class CandleBook:
         self._subs: dict[tuple[str, int], dict[Subscriber, bool]] = {}
         self._watched: dict[str, set[int]] = {}  # ticker -> interval numbers someone watches
         self._dirty: set[str] = set()
+        self._columns: BlockBars | None = None  # a block list's 5s bars, ticked in columns
         self._task: asyncio.Task[None] | None = None
 
     # Lifecycle -------------------------------------------------------------
@@ -149,13 +151,45 @@ class CandleBook:
         self._observe(rows)
 
     def observe_block(self, block: PriceBlock) -> None:
-        """Add a block of accepted prices (as `observe`, from its columns)."""
+        """Add a block of accepted prices (as `observe`, with the same bars as a result).
+
+        Once every ticker of its list has a forming 5s bar, the blocks that
+        follow in that bar's window tick them in columns (`BlockBars`),
+        written back into the bars before anything reads one.
+        """
         t = block.timestamp_ns
-        sizes = repeat(0.0) if block.sizes is None else block.sizes.tolist()
-        self._observe(zip(block.tickers, block.prices.tolist(), sizes, repeat(t)))
+        columns = self._columns
+        if columns is None or not columns.takes(block):
+            self._settle()
+            series = self._series
+            bars = [s.base if (s := series.get(ticker)) else None for ticker in block.tickers]
+            columns = BlockBars.of(block, bars)
+            if columns is None:  # (the first of a window: it makes the bars)
+                sizes = repeat(0.0) if block.sizes is None else block.sizes.tolist()
+                self._observe(zip(block.tickers, block.prices.tolist(), sizes, repeat(t)))
+                return
+            self._columns = columns
+        columns.add(block)
+        if t > self.clock_ns:
+            self.clock_ns = t
+        if self._watched:
+            self._dirty.update(columns.keys & self._watched.keys())
+        if self.clock_ns >= self._next_sweep:
+            self._settle()
+            closed: list[Bar] = []
+            self._sweep(closed)
+            if closed:
+                self._emit(closed)
+
+    def _settle(self) -> None:
+        """Write bars kept in columns back into them (before anything else reads or ticks one)."""
+        columns, self._columns = self._columns, None
+        if columns is not None:
+            columns.store()
 
     def _observe(self, rows: Iterable[tuple[str, float, float, int]]) -> None:
         """Add prices as (ticker, price, size traded or 0, time) rows."""
+        self._settle()
         series = self._series
         closed: list[Bar] = []
         clock = self.clock_ns
@@ -326,6 +360,7 @@ class CandleBook:
 
     def forming(self, ticker: str, iv: Interval) -> Bar | None:
         """A copy of the forming `iv` bar of `ticker` as it stands now, or None."""
+        self._settle()
         s = self._series.get(ticker)
         if s is None:
             return None
@@ -350,6 +385,7 @@ class CandleBook:
 
     def recent(self, ticker: str, iv: Interval) -> list[Bar]:
         """Copies of the closed `iv` bars of `ticker` still within the grace, oldest first."""
+        self._settle()
         s = self._series.get(ticker)
         if s is None:
             return []
@@ -362,6 +398,7 @@ class CandleBook:
 
     def forget(self, ticker: str) -> None:
         """Drop a ticker's forming bars (its prices stopped: the source released it)."""
+        self._settle()
         self._series.pop(ticker, None)
 
     # Subscribers -----------------------------------------------------------
