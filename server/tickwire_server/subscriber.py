@@ -44,7 +44,7 @@ class Subscriber:
         "_control_bytes",
         "_candles",
         "candle_keys",
-        "_wake",
+        "_waiter",
         "_ended",
         "_max_controls",
         "_max_control_bytes",
@@ -75,7 +75,7 @@ class Subscriber:
         self._candles: dict[tuple[str, int, int], bytes] = {}
         # The stream's candle subscriptions: (ticker, interval number) -> closed only.
         self.candle_keys: dict[tuple[str, int], bool] = {}
-        self._wake = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None  # the send loop's, while it waits
         self._ended: StreamEnded | None = None
         self._max_controls = max_controls
         self._max_control_bytes = max_control_bytes
@@ -113,7 +113,7 @@ class Subscriber:
         if ticker in prices:
             self._conflated += 1
         prices[ticker] = element
-        self._wake.set()
+        self._notify()
 
     def offer_all(self, batch: codec.SharedBatch) -> None:
         """Queue every element of `batch`, each as `offer` would (latest wins).
@@ -136,7 +136,13 @@ class Subscriber:
             before = len(prices)
             prices.update(batch.elements)
             self._conflated += before + len(batch.keys) - len(prices)
-        self._wake.set()
+        self._notify()
+
+    def _notify(self) -> None:
+        """Wake the send loop if it waits (a bare future: one stream, one waiter)."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _own(self) -> None:
         """Turn a kept shared batch, if any, into this mailbox's own pending prices."""
@@ -161,7 +167,7 @@ class Subscriber:
             return
         self._controls.append(frame)
         self._control_bytes += len(frame)
-        self._wake.set()
+        self._notify()
 
     def offer_candle(self, key: tuple[str, int, int], frame: bytes) -> None:
         """Queue a candle frame, replacing a pending one of the same bar (a newer state of it).
@@ -180,13 +186,13 @@ class Subscriber:
             )
             return
         candles[key] = frame
-        self._wake.set()
+        self._notify()
 
     def end(self, error: StreamEnded) -> None:
         """Make the send loop raise `error` at its next turn (first reason wins)."""
         if self._ended is None:
             self._ended = error
-        self._wake.set()
+        self._notify()
 
     @property
     def ended(self) -> StreamEnded | None:
@@ -213,15 +219,18 @@ class Subscriber:
             StreamEnded: the stream was ended; pending output is dropped.
         """
         if not (self._prices or self._shared or self._controls or self._candles or self._ended):
-            self._wake.clear()
-            if max_wait is None:  # no timer to arm and cancel: the common case
-                await self._wake.wait()
-            else:
-                try:
-                    async with asyncio.timeout(max_wait):
-                        await self._wake.wait()
-                except TimeoutError:
-                    return []
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                if max_wait is None:  # no timer to arm and cancel: the common case
+                    await waiter
+                else:
+                    try:
+                        async with asyncio.timeout(max_wait):
+                            await waiter
+                    except TimeoutError:
+                        return []
+            finally:
+                self._waiter = None
         if self._ended is not None:
             raise self._ended
         frames = list(self._controls)
