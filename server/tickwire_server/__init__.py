@@ -10,6 +10,7 @@ from tickwire_server.app import TickwireServer
 from tickwire_server.config import Settings
 from tickwire_server.domain import (
     MarketState,
+    PriceBlock,
     Quote,
     SourceState,
     SourceStatus,
@@ -23,6 +24,7 @@ from tickwire_server.sources.base import PriceSink, PriceSource
 __all__ = [
     "ConfigError",
     "MarketState",
+    "PriceBlock",
     "PriceSink",
     "PriceSource",
     "Quote",

@@ -14,7 +14,12 @@ class PriceSink(Protocol):
     """Where a source hands its prices. Safe to call from any thread."""
 
     def publish(self, quotes: Sequence[Quote]) -> None:
-        """Hand over one batch of quotes (one hand-off per batch)."""
+        """Hand over one batch of quotes (one hand-off per batch).
+
+        A source that moves the same tickers every tick hands a `PriceBlock`
+        (a `Sequence[Quote]` held as columns) instead: the server then keeps
+        it in columns all the way to the wire, with no object per price.
+        """
 
     def set_status(self, status: SourceStatus) -> None:
         """Report a change of market state or source health."""
