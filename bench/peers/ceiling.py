@@ -117,7 +117,7 @@ async def serve(args: ServeArgs) -> None:
             "StreamPrices": grpc.unary_stream_rpc_method_handler(
                 stream_prices,
                 request_deserializer=pb.StreamPricesRequest.FromString,
-                response_serializer=lambda frame: frame,
+                response_serializer=None,  # the frames are sent as they are
             )
         },
     )

@@ -599,10 +599,6 @@ def _peer_host(peer: str | None) -> str:
     return peer.rpartition(":")[0] or peer
 
 
-def _passthrough(frame: bytes) -> bytes:
-    return frame
-
-
 def _parsed(message: type[Message], method: Callable[[Any, Context], Awaitable[_R]]) -> Any:
     """`method` taking raw bytes: a request that does not parse is INVALID_ARGUMENT."""
     name = message.DESCRIPTOR.name
@@ -622,19 +618,20 @@ def handler(service: MarketDataService) -> grpc.GenericRpcHandler[bytes, bytes]:
 
     Every method takes raw request bytes and parses them itself, so a
     malformed request gets a clear INVALID_ARGUMENT (gRPC's own decoding
-    failure would be UNKNOWN). Streams send pre-encoded frames; unary
+    failure would be UNKNOWN). Streams send pre-encoded frames (no serializer:
+    grpc sends the bytes as they are); unary
     methods serialise the generated response classes. The method names and types are those of the
     generated service, so reflection and every generated client see the
     contract unchanged.
     """
     methods = {
         "Subscribe": grpc.stream_stream_rpc_method_handler(
-            service.Subscribe, request_deserializer=None, response_serializer=_passthrough
+            service.Subscribe, request_deserializer=None, response_serializer=None
         ),
         "StreamPrices": grpc.unary_stream_rpc_method_handler(
             _parsed(pb.StreamPricesRequest, service.StreamPrices),
             request_deserializer=None,
-            response_serializer=_passthrough,
+            response_serializer=None,
         ),
         "GetSnapshot": grpc.unary_unary_rpc_method_handler(
             _parsed(pb.GetSnapshotRequest, service.GetSnapshot),
@@ -654,7 +651,7 @@ def handler(service: MarketDataService) -> grpc.GenericRpcHandler[bytes, bytes]:
         "StreamCandles": grpc.unary_stream_rpc_method_handler(
             _parsed(cpb.StreamCandlesRequest, service.StreamCandles),
             request_deserializer=None,
-            response_serializer=_passthrough,
+            response_serializer=None,
         ),
         "GetCandles": grpc.unary_unary_rpc_method_handler(
             _parsed(cpb.GetCandlesRequest, service.GetCandles),

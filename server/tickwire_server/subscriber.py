@@ -233,11 +233,16 @@ class Subscriber:
                 self._waiter = None
         if self._ended is not None:
             raise self._ended
-        frames = list(self._controls)
-        self._controls.clear()
-        self._control_bytes = 0
-        if self._prices or self._shared:
-            frames.extend(self._drain_prices())
+        if self._controls:
+            frames = list(self._controls)
+            self._controls.clear()
+            self._control_bytes = 0
+            if self._prices or self._shared:
+                frames.extend(self._drain_prices())
+        elif self._prices or self._shared:
+            frames = self._drain_prices()  # a list of its own: the common case
+        else:
+            frames = []
         if self._candles:
             frames.extend(self._candles.values())
             self._candles.clear()
