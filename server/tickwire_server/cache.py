@@ -16,9 +16,9 @@ from tickwire_server.domain import PriceBlock, Quote
 class _Rows:
     """The latest block of one ticker list, held as columns: the cache's entries for its tickers.
 
-    A ticker is either here or in the cache's dict, never both. `entry` makes
-    a row's `CachedPrice` when someone reads one ticker (kept until the next
-    block).
+    A ticker is in one list or in the cache's dict, never in two places.
+    `entry` makes a row's `CachedPrice` when someone reads one ticker (kept
+    until the next block).
     """
 
     __slots__ = ("names", "index", "batch", "_entries")
@@ -57,14 +57,20 @@ class PriceCache:
     kept as it came, in columns (`apply_block`): its tickers' entries are
     made only when one of them is read on its own, and anything else that
     touches one of them (a single quote, a stale mark, a skip) first turns
-    the block's rows into entries.
+    its list's rows into entries. Up to `MAX_LISTS` lists are kept so at
+    once (a burst of some tickers beside the regular tick of the rest); a
+    block that shares tickers with a kept list takes over from it.
     """
+
+    MAX_LISTS = 8
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._encoder = Encoder()
         self._prices: dict[str, CachedPrice] = {}
-        self._rows: _Rows | None = None  # the latest block's tickers, kept in columns
+        self._lists: dict[tuple[str, ...], _Rows] = {}  # kept in columns, oldest first
+        self._owner: dict[str, _Rows] = {}  # the list each of their tickers is kept in
+        self._last: _Rows | None = None  # the list of the latest block
         self._version = 0
         self._skips: dict[str, int] = {}  # sequence numbers to skip at a ticker's next update
         self.rejected = 0
@@ -86,7 +92,7 @@ class PriceCache:
         """
         out: list[CachedPrice] = []
         with self._lock:
-            if self._rows is not None:
+            if self._owner:
                 self._unpack_any(q.ticker for q in quotes)
             prices = self._prices
             encoder = self._encoder
@@ -120,22 +126,26 @@ class PriceCache:
         prices = block.prices
         if not bool(np.logical_and(prices > 0.0, np.isfinite(prices)).all()):
             return None
+        tickers = block.tickers
         with self._lock:
-            rows = self._rows
-            if rows is not None and (
-                rows.names.tickers is block.tickers or rows.names.tickers == block.tickers
-            ):
+            rows = self._last
+            if rows is None or rows.names.tickers is not tickers:
+                rows = self._lists.get(tickers)
+            if rows is not None:
                 batch = rows.advance(block)
             else:
-                if len(set(block.tickers)) != len(block):
+                if len(set(tickers)) != len(block):
                     return None
-                batch = self._pack(block)
+                rows, batch = self._pack(block)
+            self._last = rows
             self._version += len(block)
         return batch
 
-    def _pack(self, block: PriceBlock) -> ColumnBatch:
+    def _pack(self, block: PriceBlock) -> tuple[_Rows, ColumnBatch]:
         """Start keeping `block`'s ticker list in columns, going on from the entries it had."""
-        self._unpack()
+        self._unpack_any(block.tickers)
+        if len(self._lists) >= self.MAX_LISTS:
+            self._unpack(next(iter(self._lists.values())))
         names = TickerFields(block.tickers)
         prices = self._prices
         skips = self._skips
@@ -149,21 +159,26 @@ class PriceCache:
             if skips:
                 sequence[i] += skips.pop(ticker, 0)
         batch = ColumnBatch(names, block, previous, sequence)
-        self._rows = _Rows(names, batch)
-        return batch
+        rows = self._lists[block.tickers] = _Rows(names, batch)
+        self._owner.update(dict.fromkeys(block.tickers, rows))
+        return rows, batch
 
     def _unpack_any(self, tickers: Iterable[str]) -> None:
-        """Turn the kept block into entries if it holds any of `tickers`."""
-        rows = self._rows
-        if rows is not None and not rows.index.keys().isdisjoint(tickers):
-            self._unpack()
+        """Turn every kept list holding any of `tickers` into entries."""
+        owner = self._owner
+        if owner:
+            for rows in {owner[t] for t in tickers if t in owner}:
+                self._unpack(rows)
 
-    def _unpack(self) -> None:
-        """Turn the kept block, if any, into an entry per ticker."""
-        rows, self._rows = self._rows, None
-        if rows is not None:
-            for i, ticker in enumerate(rows.names.tickers):
-                self._prices[ticker] = rows.entry(i, self._encoder)
+    def _unpack(self, rows: _Rows) -> None:
+        """Turn a kept list into an entry per ticker."""
+        del self._lists[rows.names.tickers]
+        if self._last is rows:
+            self._last = None
+        owner, prices = self._owner, self._prices
+        for i, ticker in enumerate(rows.names.tickers):
+            prices[ticker] = rows.entry(i, self._encoder)
+            del owner[ticker]
 
     def accept(self, entries: Sequence[CachedPrice]) -> list[CachedPrice]:
         """Take entries numbered elsewhere (an edge's, from the ingest); return those kept.
@@ -175,7 +190,7 @@ class PriceCache:
         """
         out: list[CachedPrice] = []
         with self._lock:
-            if self._rows is not None:
+            if self._owner:
                 self._unpack_any(e.ticker for e in entries)
             prices = self._prices
             for entry in entries:
@@ -205,18 +220,17 @@ class PriceCache:
 
     def _get(self, ticker: str) -> CachedPrice | None:
         entry = self._prices.get(ticker)
-        rows = self._rows
-        if entry is None and rows is not None:
-            i = rows.index.get(ticker)
-            if i is not None:
-                return rows.entry(i, self._encoder)
+        if entry is None and self._owner:
+            rows = self._owner.get(ticker)
+            if rows is not None:
+                return rows.entry(rows.index[ticker], self._encoder)
         return entry
 
     def snapshot(self, tickers: Iterable[str] | None = None) -> list[CachedPrice]:
         """Entries for `tickers` that have a price (all entries when None), by ticker."""
         with self._lock:
             if tickers is None:
-                tickers = sorted([*self._prices, *(self._rows.index if self._rows else ())])
+                tickers = sorted([*self._prices, *self._owner])
             return [p for t in tickers if (p := self._get(t)) is not None]
 
     def mark_stale(self, tickers: Iterable[str]) -> list[CachedPrice]:
@@ -247,4 +261,4 @@ class PriceCache:
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._prices) + (len(self._rows.index) if self._rows else 0)
+            return len(self._prices) + len(self._owner)

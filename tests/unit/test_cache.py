@@ -426,3 +426,20 @@ def test_a_block_naming_a_ticker_twice_is_not_taken_in_columns() -> None:
     cache = PriceCache()
     assert cache.apply_block(_block(1.0, 2.0, tickers=("AAPL", "AAPL"))) is None
     assert cache.version == 0
+
+
+def test_disjoint_ticker_lists_are_kept_side_by_side_and_the_oldest_goes_past_the_cap() -> None:
+    cache = PriceCache()
+    lists = [(f"A{k}", f"B{k}") for k in range(PriceCache.MAX_LISTS + 1)]
+    for step in range(3):
+        for k, tickers in enumerate(lists[:2]):  # a burst and the regular tick, interleaved
+            assert cache.apply_block(_block(10.0 + step, 20.0 + k, tickers=tickers)) is not None
+    assert _state(cache, "A0") == (12.0, 11.0, 3, pb.DATA_STATE_LIVE)
+    assert _state(cache, "B1") == (21.0, 21.0, 3, pb.DATA_STATE_LIVE)
+    for tickers in lists[2:]:  # one list too many: the oldest is turned into entries
+        cache.apply_block(_block(5.0, 6.0, tickers=tickers))
+    assert len(cache) == 2 * len(lists)
+    assert _state(cache, "A0") == (12.0, 11.0, 3, pb.DATA_STATE_LIVE)
+    assert cache.apply_block(_block(13.0, 20.0, tickers=lists[0])) is not None
+    assert _state(cache, "A0") == (13.0, 12.0, 4, pb.DATA_STATE_LIVE)
+    assert [e.ticker for e in cache.snapshot()] == sorted(t for pair in lists for t in pair)

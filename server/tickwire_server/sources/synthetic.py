@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import math
 import time
@@ -26,7 +25,14 @@ from typing import Protocol
 
 import numpy as np
 
-from tickwire_server.domain import MarketState, Quote, SourceState, SourceStatus, TickerMeta
+from tickwire_server.domain import (
+    MarketState,
+    PriceBlock,
+    Quote,
+    SourceState,
+    SourceStatus,
+    TickerMeta,
+)
 from tickwire_server.sources.base import PriceSink, SteppingSource
 from tickwire_server.sources.gbm import GbmState, gbm_step
 from tickwire_server.sources.simulator import (
@@ -285,7 +291,7 @@ class SyntheticMarket:
 
     def due(
         self, now_ns: int, max_behind_ns: int | None = None, max_batches: int | None = None
-    ) -> list[list[Quote]]:
+    ) -> list[Sequence[Quote]]:
         """Every tick the clock has passed since the last call, oldest first (one batch each).
 
         Regular ticks and burst ticks interleave by time; at the same time
@@ -305,7 +311,7 @@ class SyntheticMarket:
             self._next_ns += self._skip(self._next_ns, floor, period_ns) * period_ns
             for b in self._bursts:
                 b.next_ns += self._skip(b.next_ns, floor, b.period_ns) * b.period_ns
-        batches: list[list[Quote]] = []
+        batches: list[Sequence[Quote]] = []
         while True:
             self._bursts = [b for b in self._bursts if b.next_ns < b.ends_ns]
             burst = min(self._bursts, key=lambda b: b.next_ns, default=None)
@@ -440,14 +446,15 @@ class SyntheticMarket:
             held.update(burst.tickers)
         return held
 
-    def _tick(self, timestamp_ns: int) -> list[Quote]:
+    def _tick(self, timestamp_ns: int) -> Sequence[Quote]:
         """The regular tick: every ticker steps (the draws never depend on the controls).
 
         Stalled tickers walk on unseen; bursting ones keep their burst's walk.
         """
         shape = THIN if self.thin else intraday_shape(timestamp_ns)
         held = self._held()
-        quotes: list[Quote] = []
+        quotes: Sequence[Quote] = []
+        joiners: list[Quote] = []  # tickers off the universe's arrays
         if self._tickers:
             bursting = {t: self._level(t) for t in held if t in self._gbm and t not in self._stalls}
             prices = self._gbm.step(self._rng, self._dt)
@@ -471,12 +478,12 @@ class SyntheticMarket:
             wiggle = np.abs(rng.normal(0.0, 1.0, (1, 2)))
             volume = rng.gamma(2.0, 0.5, 1)
             if ticker not in held:
-                quotes += self._quotes(
+                joiners += self._quotes(
                     [ticker], price, wiggle, volume, shape, timestamp_ns, self.hz
                 )
-        return quotes
+        return [*quotes, *joiners] if joiners else quotes
 
-    def _burst_tick(self, burst: Burst) -> list[Quote]:
+    def _burst_tick(self, burst: Burst) -> Sequence[Quote]:
         """One tick of a burst: its tickers step by its period, on the market's generator.
 
         The universe's tickers step together in one array operation; the
@@ -507,16 +514,17 @@ class SyntheticMarket:
             kept = z, wiggle, volume
         levels = self._gbm.walk(slots, kept[0], dt)
         quotes = self._quotes(names, levels, kept[1], kept[2], shape, timestamp_ns, burst.hz, slots)
+        joiners: list[Quote] = []
         for i in others:
             ticker = burst.tickers[i]
             state = self._joined[ticker]
             p = state.profile
             level = gbm_step(np.array([state.price]), p.mu, p.sigma, dt, z[i : i + 1])
-            quotes += self._quotes(
+            joiners += self._quotes(
                 [ticker], level, wiggle[i : i + 1], volume[i : i + 1], shape, timestamp_ns,
                 burst.hz,
             )  # fmt: skip
-        return quotes
+        return [*quotes, *joiners] if joiners else quotes
 
     def _quotes(
         self,
@@ -528,7 +536,7 @@ class SyntheticMarket:
         timestamp_ns: int,
         hz: float,
         slots: np.ndarray | None = None,
-    ) -> list[Quote]:
+    ) -> Sequence[Quote]:
         """One tick's quotes of `tickers` (all universe tickers at `slots`, or looked up)."""
         if not tickers:
             return []
@@ -571,9 +579,9 @@ def _bars(
     shape: float,
     timestamp_ns: int,
     hz: float,
-) -> tuple[list[Quote], np.ndarray]:
-    """One tick's quotes in array operations, and their closes: each close on the grid,
-    with a bar around it from the ticker's last price (`opens`)."""
+) -> tuple[PriceBlock, np.ndarray]:
+    """One tick's quotes in array operations, as a block, and their closes: each close on
+    the grid, with a bar around it from the ticker's last price (`opens`)."""
     closes = _grid(prices)
     spread = np.maximum(TICK, np.abs(closes - opens))
     highs = _grid(np.maximum(opens, closes) + wiggle[:, 0] * spread * 0.5)
@@ -581,24 +589,21 @@ def _bars(
     lots = np.maximum(1.0, np.round(lot_sizes * (shape / hz) * volume_draws))
     vwaps = np.round((opens + highs + lows + closes) / 4, 4)
     trades = np.maximum(1.0, np.round(lots * 0.6)).astype(np.int64)
-    volumes = (lots * LOT).tolist()
-    quotes = list(
-        map(
-            Quote,
-            tickers,
-            closes.tolist(),
-            itertools.repeat(timestamp_ns),
-            opens.tolist(),
-            highs.tolist(),
-            lows.tolist(),
-            closes.tolist(),
-            volumes,
-            vwaps.tolist(),
-            trades.tolist(),
-            volumes,  # size: each update is its own small bar, its volume what it traded
-        )
+    volumes = lots * LOT
+    block = PriceBlock(
+        tuple(tickers),
+        closes,
+        timestamp_ns,
+        open=opens,
+        high=highs,
+        low=lows,
+        close=closes,
+        volume=volumes,
+        vwap=vwaps,
+        transactions=trades,
+        sizes=volumes,  # each update is its own small bar, its volume what it traded
     )
-    return quotes, closes
+    return block, closes
 
 
 def _grid(prices: np.ndarray) -> np.ndarray:
