@@ -6,7 +6,7 @@ import enum
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import overload
 
 import numpy as np
 import numpy.typing as npt
@@ -89,34 +89,39 @@ class PriceBlock(Sequence[Quote]):
     def __init__(
         self,
         tickers: tuple[str, ...],
-        prices: FloatArray,
+        prices: npt.ArrayLike,
         timestamp_ns: int,
         *,
-        open: FloatArray | None = None,  # noqa: A002  (the field's name, as on Quote)
-        high: FloatArray | None = None,
-        low: FloatArray | None = None,
-        close: FloatArray | None = None,
-        volume: FloatArray | None = None,
-        vwap: FloatArray | None = None,
-        transactions: IntArray | None = None,
-        sizes: FloatArray | None = None,
+        open: npt.ArrayLike | None = None,  # noqa: A002  (the field's name, as on Quote)
+        high: npt.ArrayLike | None = None,
+        low: npt.ArrayLike | None = None,
+        close: npt.ArrayLike | None = None,
+        volume: npt.ArrayLike | None = None,
+        vwap: npt.ArrayLike | None = None,
+        transactions: npt.ArrayLike | None = None,
+        sizes: npt.ArrayLike | None = None,
     ) -> None:
-        """A block of `tickers` at `prices` (float64, one per ticker) at `timestamp_ns`.
+        """A block of `tickers` at `prices` (one per ticker) at `timestamp_ns`.
+
+        Columns are taken as float64 arrays (`transactions` as int64), not
+        copied when they are already.
 
         Raises:
             ValueError: a column's length differs from the ticker list's.
         """
         self.tickers = tickers
-        self.prices = np.asarray(prices, dtype=np.float64)
+        self.prices: FloatArray = np.asarray(prices, dtype=np.float64)
         self.timestamp_ns = timestamp_ns
-        self.open = _column(open, np.float64)
-        self.high = _column(high, np.float64)
-        self.low = _column(low, np.float64)
-        self.close = _column(close, np.float64)
-        self.volume = _column(volume, np.float64)
-        self.vwap = _column(vwap, np.float64)
-        self.transactions = _column(transactions, np.int64)
-        self.sizes = _column(sizes, np.float64)
+        self.open = _floats(open)
+        self.high = _floats(high)
+        self.low = _floats(low)
+        self.close = _floats(close)
+        self.volume = _floats(volume)
+        self.vwap = _floats(vwap)
+        self.transactions: IntArray | None = (
+            None if transactions is None else np.asarray(transactions, dtype=np.int64)
+        )
+        self.sizes = _floats(sizes)
         n = len(tickers)
         for name in ("prices", *BAR_COLUMNS, "sizes"):
             column = getattr(self, name)
@@ -154,8 +159,8 @@ class PriceBlock(Sequence[Quote]):
 BAR_COLUMNS = ("open", "high", "low", "close", "volume", "vwap", "transactions")
 
 
-def _column(values: npt.ArrayLike | None, dtype: type[np.generic]) -> npt.NDArray[Any] | None:
-    return None if values is None else np.asarray(values, dtype=dtype)
+def _floats(values: npt.ArrayLike | None) -> FloatArray | None:
+    return None if values is None else np.asarray(values, dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)
