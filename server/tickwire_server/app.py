@@ -64,7 +64,7 @@ from tickwire_server.tasks import cancel
 log = logging.getLogger(__name__)
 
 # Cyclic-GC allocation threshold for a serving process (Python's default is 700).
-GC_THRESHOLD = 300_000
+GC_THRESHOLD = 20_000
 
 
 class TickwireServer:
@@ -475,14 +475,13 @@ def tune_gc(threshold: int = GC_THRESHOLD) -> None:
     scanning them, and the young generation is collected after `threshold`
     net allocations instead of 700. Updates are short-lived and freed by
     reference counting; at the default threshold a source publishing flat
-    out triggered ~200 collections a second, 7-8% of the event loop. What
-    the count does grow by is what a wave of writes holds in flight: at
-    10,000 streams about 100,000 objects a second, so at 20,000 the young
-    generation was collected five times a second, each time walking those
-    in-flight objects (7 ms apiece, 0.035 cores). Only cyclic garbage waits
-    for a collection, so at most `threshold` container objects (tens of
-    MB) are held for it. A process-wide setting: `tickwire-server` applies
-    it, embedding code and `tickwire_server.testing` leave it alone.
+    out triggered ~200 collections a second, 7-8% of the event loop. Higher
+    is not better: at 300,000, 10,000 streams at 1 Hz took 0.03 cores less
+    (each young collection walks what a wave of writes holds in flight),
+    but the cyclic garbage of streams a client cancels flat out (a rapid
+    reset) then grew the heap by 40 MB in four rounds. A process-wide
+    setting: `tickwire-server` applies it, embedding code and
+    `tickwire_server.testing` leave it alone.
     """
     gc.freeze()
     gc.set_threshold(threshold, 20, 20)
