@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from tickwire_server.domain import Quote
+from tickwire_server.domain import PriceBlock, Quote
 from tickwire_server.sources.synthetic import (
     LOT,
     ManualClock,
@@ -111,3 +111,20 @@ def test_a_market_behind_gives_at_most_max_batches_a_call_and_the_rest_next() ->
     rest = market.due(10**9, max_batches=100)
     assert (len(first), len(rest)) == (4, 6)
     assert first[-1][0].timestamp_ns < rest[0][0].timestamp_ns
+
+
+def test_ticks_and_bursts_are_blocks_of_one_tuple_a_list() -> None:
+    """The server keeps a block of the same tuple in columns: a tick must not make a new one."""
+    market = SyntheticMarket(UNIVERSE, hz=4, seed=7)
+    clock = ManualClock()
+    market.due(clock.now_ns())
+    market.burst(["AAPL", "MSFT"], 100.0, clock.now_ns(), 10**9)
+    clock.advance(0.5)
+    bursts = [b for b in market.due(clock.now_ns()) if len(b) == 2 and b[0].ticker == "AAPL"]
+    clock.advance(3.0)  # past the burst: regular ticks of the whole universe
+    ticks = market.due(clock.now_ns())[-4:]
+    for batches in (bursts, ticks):
+        assert len(batches) >= 4
+        assert all(isinstance(b, PriceBlock) for b in batches)
+        assert len({id(b.tickers) for b in batches if isinstance(b, PriceBlock)}) == 1
+    assert [q.ticker for q in ticks[0]] == UNIVERSE

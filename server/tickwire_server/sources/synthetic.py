@@ -245,6 +245,7 @@ class SyntheticMarket:
             self._gbm.add(ticker, price, profile.mu, profile.sigma, profile.sector)
         # The universe's last published prices and lot sizes, by GBM slot (the order above).
         self._slot = {ticker: i for i, ticker in enumerate(self._tickers)}
+        self._names = tuple(self._tickers)  # one tuple for every regular tick's block
         self._closes = np.array([s.price for s in self._tickers.values()], dtype=float)
         self._lot_sizes = np.array([s.lots for s in self._tickers.values()], dtype=float)
 
@@ -395,7 +396,7 @@ class SyntheticMarket:
 
         It draws nothing, so it leaves every later tick as it would have been.
         """
-        return self._quotes([ticker], np.array([self._level(ticker)]), np.zeros((1, 2)),
+        return self._quotes((ticker,), np.array([self._level(ticker)]), np.zeros((1, 2)),
                             np.ones(1), 1.0, timestamp_ns, self.hz)[0]  # fmt: skip
 
     def stall(self, ticker: str, now_ns: int, stale_after_ns: int) -> None:
@@ -463,10 +464,10 @@ class SyntheticMarket:
             # The bar's draws for the whole universe, one array call each.
             wiggle = np.abs(self._rng.normal(0.0, 1.0, (len(prices), 2)))
             volume = self._rng.gamma(2.0, 0.5, len(prices))
-            names = list(self._tickers)
+            names = self._names
             if held:
                 keep = np.fromiter((t not in held for t in names), bool, len(names))
-                names = [t for t in names if t not in held]
+                names = tuple(t for t in names if t not in held)
                 prices, wiggle, volume = prices[keep], wiggle[keep], volume[keep]
             quotes = self._quotes(names, prices, wiggle, volume, shape, timestamp_ns, self.hz)
         for ticker, state in self._joined.items():
@@ -479,7 +480,7 @@ class SyntheticMarket:
             volume = rng.gamma(2.0, 0.5, 1)
             if ticker not in held:
                 joiners += self._quotes(
-                    [ticker], price, wiggle, volume, shape, timestamp_ns, self.hz
+                    (ticker,), price, wiggle, volume, shape, timestamp_ns, self.hz
                 )
         return [*quotes, *joiners] if joiners else quotes
 
@@ -498,16 +499,16 @@ class SyntheticMarket:
         volume = self._rng.gamma(2.0, 0.5, n)
         others: list[int] = []  # joined an open universe: off the universe's arrays
         if self._stalls or self._joined:
-            names = list(burst.tickers)
+            names = burst.tickers
             keep = np.fromiter(
                 (t not in self._stalls and t in self._tickers for t in names), bool, n
             )
             others = [i for i, t in enumerate(names) if t in self._joined and t not in self._stalls]
-            names = [t for t in names if t not in self._stalls and t in self._tickers]
+            names = tuple(t for t in names if t not in self._stalls and t in self._tickers)
             slots = self._gbm.slots(names)
             kept = z[keep], wiggle[keep], volume[keep]
         else:  # the plain case: the same tickers every tick, looked up once
-            names = list(burst.tickers)
+            names = burst.tickers  # the same tuple every tick: the server reuses its work
             if burst.cached is None:
                 burst.cached = self._gbm.slots(names)
             slots = burst.cached
@@ -521,14 +522,14 @@ class SyntheticMarket:
             p = state.profile
             level = gbm_step(np.array([state.price]), p.mu, p.sigma, dt, z[i : i + 1])
             joiners += self._quotes(
-                [ticker], level, wiggle[i : i + 1], volume[i : i + 1], shape, timestamp_ns,
+                (ticker,), level, wiggle[i : i + 1], volume[i : i + 1], shape, timestamp_ns,
                 burst.hz,
             )  # fmt: skip
         return [*quotes, *joiners] if joiners else quotes
 
     def _quotes(
         self,
-        tickers: list[str],
+        tickers: tuple[str, ...],
         prices: np.ndarray,
         wiggle: np.ndarray,
         volume_draws: np.ndarray,
@@ -570,7 +571,7 @@ class SyntheticMarket:
 
 
 def _bars(
-    tickers: list[str],
+    tickers: tuple[str, ...],
     opens: np.ndarray,
     lot_sizes: np.ndarray,
     prices: np.ndarray,
@@ -591,7 +592,7 @@ def _bars(
     trades = np.maximum(1.0, np.round(lots * 0.6)).astype(np.int64)
     volumes = lots * LOT
     block = PriceBlock(
-        tuple(tickers),
+        tickers,
         closes,
         timestamp_ns,
         open=opens,
