@@ -166,9 +166,8 @@ class PriceCache:
     def _unpack_any(self, tickers: Iterable[str]) -> None:
         """Turn every kept list holding any of `tickers` into entries."""
         owner = self._owner
-        if owner:
-            for rows in {owner[t] for t in tickers if t in owner}:
-                self._unpack(rows)
+        for rows in {owner[t] for t in tickers if t in owner}:
+            self._unpack(rows)
 
     def _unpack(self, rows: _Rows) -> None:
         """Turn a kept list into an entry per ticker."""

@@ -184,7 +184,8 @@ class Hub:
         taking its share in a single `offer_all`: streams holding the same share
         (many streams watching the same list) take one `SharedBatch`, encoded
         once for them all. The cost is then per subscriber, not per update and
-        subscriber.
+        subscriber. A `PriceBlock` the cache takes in columns goes out as one
+        `ColumnBatch`, with no entry per price (`_publish_block`).
         """
         if isinstance(quotes, PriceBlock):
             batch = self._cache.apply_block(quotes)

@@ -106,9 +106,10 @@ def encode_block(
             parts.append(_varints(column.astype(np.uint64)))  # int64: two's complement
         else:
             parts.extend(_doubles(_TAG_BARS[name], column))
-    sizes = (np.zeros(n, np.intp) + sum(part[2] for part in parts)).astype(np.uint64)
-    head = [_constant(bytes((_TAG_ELEMENT,)), n), _varints(sizes)]
-    return _read_off(head + parts, n)
+    body = np.zeros(n, np.intp) + sum(part[2] for part in parts)
+    length = _varints(body.astype(np.uint64))
+    head = [_constant(bytes((_TAG_ELEMENT,)), n), length]
+    return _read_off(head + parts, np.cumsum(body + length[2] + 1))
 
 
 def _doubles(tag: int, values: FloatArray) -> list[_Part]:
@@ -147,20 +148,18 @@ def _varints(values: npt.NDArray[np.uint64]) -> _Part:
     return matrix, None, width
 
 
-def _read_off(parts: list[_Part], n: int) -> tuple[bytes, Counts]:
-    """The kept bytes of `parts`, row after row, and each row's end offset."""
+def _read_off(parts: list[_Part], ends: Counts) -> tuple[bytes, Counts]:
+    """The kept bytes of `parts`, row after row (each row ends at `ends`)."""
     matrix = np.concatenate([part[0] for part in parts], axis=1)
     if all(part[1] is None for part in parts):
-        return matrix.tobytes(), np.arange(1, n + 1, dtype=np.intp) * matrix.shape[1]
+        return matrix.tobytes(), ends
     keep = np.ones(matrix.shape, np.bool_)
-    sizes = np.zeros(n, np.intp)
     at = 0
-    for rows, mask, width in parts:
+    for rows, mask, _ in parts:
         if mask is not None:
             keep[:, at : at + rows.shape[1]] = mask
-        sizes += width
         at += rows.shape[1]
-    return matrix[keep].tobytes(), np.cumsum(sizes)
+    return matrix[keep].tobytes(), ends
 
 
 class ColumnBatch(SharedBatch):
@@ -198,6 +197,10 @@ class ColumnBatch(SharedBatch):
 
     def _join(self) -> bytes:
         return self.encoded()[0]
+
+    def share(self, keys: frozenset[str]) -> SharedBatch:
+        elements = self.elements  # the block's, encoded together once for every share
+        return SharedBatch.of_elements({t: elements[t] for t in keys}, keys)
 
     def _encode_elements(self) -> dict[str, bytes]:
         data, ends = self.encoded()

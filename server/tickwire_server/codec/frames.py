@@ -77,7 +77,7 @@ class SharedBatch:
     one) is made once and reused by every stream that sends it. A batch
     replaced in every mailbox before any stream sends it costs no encoding.
     Subclasses encode otherwise (`ColumnBatch`: a whole block at once) by
-    overriding `_encode_elements` and `_join`.
+    overriding `_encode_elements`, `_join` and `share`.
     """
 
     __slots__ = ("entries", "keys", "_elements", "_body", "_frames")
@@ -107,11 +107,8 @@ class SharedBatch:
         return {t: e.element for t, e in self.entries.items()}
 
     def share(self, keys: frozenset[str]) -> SharedBatch:
-        """The batch of `keys` (a subset of this one's) alone."""
-        if self.entries:
-            return SharedBatch({t: self.entries[t] for t in keys}, keys)
-        elements = self.elements
-        return SharedBatch.of_elements({t: elements[t] for t in keys}, keys)
+        """The batch of `keys` (a subset of this one's) alone, encoded as lazily as this one."""
+        return SharedBatch({t: self.entries[t] for t in keys}, keys)
 
     def _join(self) -> bytes:
         """Every element, joined in order."""
