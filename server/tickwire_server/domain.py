@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import overload
 
 import numpy as np
@@ -151,6 +152,19 @@ class PriceBlock(Sequence[Quote]):
             size=None if sizes is None else sizes[index].item(),
             **bars,
         )
+
+    def __iter__(self) -> Iterator[Quote]:
+        """The rows as quotes, each column read out once (not row by row, as indexing does)."""
+        columns = {
+            name: column.tolist()
+            for name in BAR_COLUMNS
+            if (column := getattr(self, name)) is not None
+        }
+        sizes = repeat(None) if self.sizes is None else self.sizes.tolist()
+        ts = self.timestamp_ns
+        rows = zip(self.tickers, self.prices.tolist(), sizes, strict=False)  # sizes may repeat
+        for i, (ticker, price, size) in enumerate(rows):
+            yield Quote(ticker, price, ts, size=size, **{k: v[i] for k, v in columns.items()})
 
     def __repr__(self) -> str:
         return f"PriceBlock({len(self)} tickers at {self.timestamp_ns})"
