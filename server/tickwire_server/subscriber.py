@@ -224,11 +224,10 @@ class Subscriber:
                 if max_wait is None:  # no timer to arm and cancel: the common case
                     await waiter
                 else:
-                    try:
-                        async with asyncio.timeout(max_wait):
-                            await waiter
-                    except TimeoutError:
-                        return []
+                    async with asyncio.timeout(max_wait):
+                        await waiter
+            except TimeoutError:
+                return []
             finally:
                 self._waiter = None
         if self._ended is not None:
