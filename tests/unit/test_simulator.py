@@ -241,9 +241,8 @@ async def test_a_step_publishes_one_block_of_a_ticker_list_kept_until_it_changes
     """The server keeps a block of the same tuple in columns: a step must not make a new one."""
     source = SimulatorSource(interval=INTERVAL, seed=3)
     sink = RecordingSink()
-    source._step()  # not started: nowhere to publish
     await source.start(sink)
-    try:
+    try:  # stepped by hand, with no await between: the source's own task cannot step
         source._step()
         source._step()
         source.add_ticker("ZZZ")
